@@ -1,0 +1,36 @@
+# The two set-up commands: `make demo` and `make test`. Both create the environment on first use.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test test-slow lint system-deps clean
+
+# Debian packages: libsndfile1 (fairseq2n links it), flite (corpus voices).
+system-deps:
+	@if ! ldconfig -p | grep -q libsndfile.so.1 || ! command -v flite >/dev/null; then \
+		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libsndfile1 flite >/dev/null; \
+		else echo "please install the Debian packages libsndfile1 and flite (sudo apt-get install libsndfile1 flite)"; exit 1; fi; \
+	fi
+
+$(STAMP): setup.cfg pyproject.toml | system-deps
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $@
+
+demo: $(STAMP)
+	$(VENV)/bin/tmt demo --out demo_out
+
+test: $(STAMP)
+	$(VENV)/bin/ruff check tmt tests benchmarks
+	$(PY) -m pytest -q
+
+test-slow: $(STAMP)
+	$(PY) -m pytest -q -m slow
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check tmt tests benchmarks
+	$(VENV)/bin/mypy tmt
+
+clean:
+	rm -rf $(VENV) build *.egg-info

@@ -1,0 +1,3 @@
+from tmt.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,60 @@
+"""The three modalities and the protocol every codec implements."""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import torch
+
+from tmt.errors import TmtError
+
+
+class Modality(str, Enum):
+    """A modality is a 'language' of discrete tokens."""
+
+    SPEECH = "speech"
+    IMAGE = "image"
+    TEXT = "text"
+
+    @classmethod
+    def parse(cls, name: str | Modality) -> Modality:
+        """``Modality.parse("speech")``; raises :class:`TmtError` with the valid names."""
+        if isinstance(name, Modality):
+            return name
+        try:
+            return cls(str(name).lower())
+        except ValueError:
+            valid = ", ".join(m.value for m in cls)
+            raise TmtError(f"unknown modality {name!r} (expected one of: {valid})") from None
+
+
+#: The fixed order used for modality-type ids, id ranges and direction lists.
+MODALITIES: tuple[Modality, ...] = (Modality.SPEECH, Modality.IMAGE, Modality.TEXT)
+
+#: The six translation directions (source, target).
+DIRECTIONS: tuple[tuple[Modality, Modality], ...] = tuple(
+    (s, t) for s in MODALITIES for t in MODALITIES if s is not t
+)
+
+
+@runtime_checkable
+class Codec(Protocol):
+    """A tokenizer/detokenizer pair for one modality.
+
+    ``encode`` turns raw input (a path, a waveform, an image, a string) into a 1-D
+    ``LongTensor`` of ids in ``[0, vocab_size)``; ``decode`` turns such ids back into
+    raw output (a waveform, an image, a string).
+    """
+
+    modality: Modality
+
+    @property
+    def vocab_size(self) -> int: ...
+
+    def encode(self, raw: Any) -> torch.Tensor: ...
+
+    def decode(self, ids: torch.Tensor) -> Any: ...
+
+    def save(self, directory: str | Path) -> None: ...

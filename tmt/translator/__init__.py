@@ -1,0 +1,1 @@
+"""tmt.translator"""
