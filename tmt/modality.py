@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -11,7 +11,7 @@ import torch
 from tmt.errors import TmtError
 
 
-class Modality(str, Enum):
+class Modality(StrEnum):
     """A modality is a 'language' of discrete tokens."""
 
     SPEECH = "speech"

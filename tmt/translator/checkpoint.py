@@ -1,0 +1,105 @@
+"""Self-describing translator checkpoints: ``config.json`` + ``vocab.json`` + ``model.safetensors``."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from tmt.errors import TmtError
+from tmt.translator.config import TranslatorConfig
+from tmt.translator.model import Translator
+from tmt.vocab import Vocabulary
+
+CONFIG = "config.json"
+VOCAB = "vocab.json"
+WEIGHTS = "model.safetensors"
+# Tied copies of the shared embedding; stored once, under the encoder's name.
+_ALIASES = ("model.decoder_frontend.embed.weight", "model.final_proj.embed.weight")
+_SHARED = "model.encoder_frontend.embed.weight"
+
+
+def translator_state(translator: Translator) -> dict[str, torch.Tensor]:
+    """The state dict with the tied embedding stored once."""
+    state = translator.state_dict()
+    for key in _ALIASES:
+        state.pop(key, None)
+    return state
+
+
+def atomic_write(path: Path, write: Callable[[str], object]) -> None:
+    """Write through a temporary file in the same directory, then rename into place."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def save_translator(translator: Translator, directory: str | Path, *, fp16: bool = False) -> None:
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    state = translator_state(translator)
+    dtype = torch.float16 if fp16 else torch.float32
+    state = {k: v.detach().to("cpu", dtype).contiguous() for k, v in state.items()}
+    atomic_write(directory / WEIGHTS, lambda tmp: save_file(state, tmp))
+    atomic_write(
+        directory / CONFIG,
+        lambda tmp: Path(tmp).write_text(json.dumps(translator.config.to_dict(), indent=2) + "\n"),
+    )
+    atomic_write(directory / VOCAB, lambda tmp: translator.vocab.save(tmp))
+
+
+def load_translator(directory: str | Path, *, device: str | torch.device = "cpu") -> Translator:
+    directory = Path(directory)
+    for name in (CONFIG, VOCAB, WEIGHTS):
+        if not (directory / name).is_file():
+            raise TmtError(f"not a translator checkpoint: {directory / name} is missing")
+    try:
+        config = TranslatorConfig.from_dict(json.loads((directory / CONFIG).read_text()))
+    except (json.JSONDecodeError, TypeError) as error:
+        raise TmtError(f"invalid translator config {directory / CONFIG}: {error}") from None
+    vocab = Vocabulary.load(directory / VOCAB)
+    try:
+        state = load_file(directory / WEIGHTS)
+    except (SafetensorError, OSError) as error:
+        raise TmtError(f"cannot read {directory / WEIGHTS}: {error}") from None
+    translator = Translator(config, vocab)
+    load_state(translator, state, source=str(directory))
+    return translator.to(device)
+
+
+def load_state(translator: Translator, state: dict[str, torch.Tensor], *, source: str) -> None:
+    """Load weights, turning shape or key mismatches into one clear error."""
+    embed = state.get(_SHARED)
+    if embed is not None and embed.shape[0] != translator.vocab.size:
+        raise TmtError(
+            f"checkpoint {source} has {embed.shape[0]} vocabulary rows but the vocabulary has "
+            f"{translator.vocab.size}: the checkpoint does not match this vocabulary"
+        )
+    expected = translator_state(translator)
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    if missing or unexpected:
+        raise TmtError(
+            f"checkpoint {source} does not match the model: {len(missing)} missing keys "
+            f"(e.g. {missing[:2]}), {len(unexpected)} unexpected (e.g. {unexpected[:2]})"
+        )
+    for key, value in state.items():
+        if value.shape != expected[key].shape:
+            raise TmtError(
+                f"checkpoint {source} does not match the model: {key} has shape "
+                f"{tuple(value.shape)}, expected {tuple(expected[key].shape)}"
+            )
+    converted = {k: v.to(expected[k].dtype) for k, v in state.items()}
+    translator.load_state_dict(converted, strict=False)

@@ -1,0 +1,85 @@
+"""Translator architecture: one keyword-only dataclass, named presets as functions."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+from tmt.errors import TmtError
+
+
+@dataclass(kw_only=True)
+class TranslatorConfig:
+    """A BERT-shaped encoder-decoder (post-LayerNorm, GELU, learned absolute positions)."""
+
+    model_dim: int = 256
+    """Width of embeddings and hidden states."""
+
+    num_encoder_layers: int = 4
+    num_decoder_layers: int = 4
+
+    num_attn_heads: int = 4
+    """Attention heads in every self- and cross-attention."""
+
+    ffn_inner_dim: int = 1024
+    """Inner width of the feed-forward networks."""
+
+    max_seq_len: int = 512
+    """Learned position table size of each side (BERT: 512)."""
+
+    num_types: int = 3
+    """Modality-type embedding rows (text=0, speech=1, image=2)."""
+
+    dropout_p: float = 0.1
+    """Dropout on embeddings, attention outputs and FFN outputs (BERT's hidden dropout)."""
+
+    attn_dropout_p: float = 0.1
+    """Dropout on attention weights (BERT's attention-probs dropout)."""
+
+    layer_norm_eps: float = 1e-12
+    """BERT's LayerNorm epsilon."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TranslatorConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise TmtError(f"unknown translator config keys: {', '.join(unknown)}")
+        return cls(**data)
+
+
+def paper() -> TranslatorConfig:
+    """The official TMT code's setting: both sides built from the bert-base-uncased config."""
+    return TranslatorConfig(
+        model_dim=768,
+        num_encoder_layers=12,
+        num_decoder_layers=12,
+        num_attn_heads=12,
+        ffn_inner_dim=3072,
+        max_seq_len=512,
+    )
+
+
+def tiny() -> TranslatorConfig:
+    """A CPU-sized model for the embedded tmt-shapes corpus."""
+    return TranslatorConfig(
+        model_dim=256,
+        num_encoder_layers=4,
+        num_decoder_layers=4,
+        num_attn_heads=4,
+        ffn_inner_dim=1024,
+        max_seq_len=512,
+    )
+
+
+PRESETS = {"paper": paper, "tiny": tiny}
+
+
+def preset(name: str) -> TranslatorConfig:
+    try:
+        return PRESETS[name]()
+    except KeyError:
+        raise TmtError(f"unknown preset {name!r} (expected one of: {', '.join(PRESETS)})") from None

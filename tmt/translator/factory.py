@@ -1,0 +1,130 @@
+"""Build the translator from fairseq2 building blocks (the ``fairseq2.models.nllb`` pattern)."""
+
+from __future__ import annotations
+
+from typing import final
+
+from fairseq2.models.transformer import (
+    StandardFeedForwardNetwork,
+    StandardMultiheadAttention,
+    StandardTransformerDecoder,
+    StandardTransformerDecoderLayer,
+    StandardTransformerEncoder,
+    StandardTransformerEncoderLayer,
+    TransformerModel,
+    TransformerNormOrder,
+    create_default_sdpa,
+)
+from fairseq2.models.transformer.attention_bias import CausalAttentionBias, IdentityBias
+from fairseq2.nn import (
+    LearnedPositionEncoder,
+    Linear,
+    Projection,
+    StandardEmbedding,
+    StandardLayerNorm,
+)
+from torch import Tensor, nn
+from torch.nn import functional as F
+
+from tmt.translator.config import TranslatorConfig
+from tmt.translator.frontend import ModalityEmbeddingFrontend, init_bert_normal
+from tmt.vocab import PAD, Vocabulary
+
+
+@final
+class LMHead(Projection):
+    """BERT's prediction head: dense → GELU → LayerNorm → tied output embedding + bias."""
+
+    def __init__(self, embed: StandardEmbedding, layer_norm_eps: float) -> None:
+        model_dim, vocab_size = embed.embed_dim, embed.num_embeddings
+        super().__init__(model_dim, vocab_size)
+        self.dense = Linear(model_dim, model_dim, bias=True)
+        self.layer_norm = StandardLayerNorm(model_dim, bias=True, eps=layer_norm_eps)
+        self.embed = embed  # shared with the front-ends, not a copy
+        self.bias = nn.Parameter(embed.weight.new_zeros(vocab_size))
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = self.layer_norm(F.gelu(self.dense(x)))  # (N, S, M)
+        return F.linear(x, self.embed.weight, self.bias)  # (N, S, V)
+
+
+class TranslatorFactory:
+    def __init__(self, config: TranslatorConfig, vocab: Vocabulary) -> None:
+        self._config = config
+        self._vocab = vocab
+
+    def create_model(self) -> TransformerModel:
+        config, vocab = self._config, self._vocab
+        if config.model_dim % config.num_attn_heads:
+            raise ValueError("model_dim must be a multiple of num_attn_heads")
+        embed = StandardEmbedding(vocab.size, config.model_dim, PAD)
+        model = TransformerModel(
+            config.model_dim,
+            self.create_frontend(embed),
+            StandardTransformerEncoder(
+                [self.create_encoder_layer() for _ in range(config.num_encoder_layers)]
+            ),
+            self.create_frontend(embed),
+            StandardTransformerDecoder(
+                [self.create_decoder_layer() for _ in range(config.num_decoder_layers)]
+            ),
+            LMHead(embed, config.layer_norm_eps),
+            PAD,
+            config.max_seq_len,
+            config.max_seq_len,
+        )
+        init_bert_normal(model)
+        return model
+
+    def create_frontend(self, embed: StandardEmbedding) -> ModalityEmbeddingFrontend:
+        config = self._config
+        return ModalityEmbeddingFrontend(
+            embed,
+            LearnedPositionEncoder(config.model_dim, config.max_seq_len),
+            self._vocab.type_ids(),
+            config.num_types,
+            layer_norm_eps=config.layer_norm_eps,
+            dropout_p=config.dropout_p,
+        )
+
+    def create_attention(self, causal: bool) -> StandardMultiheadAttention:
+        config = self._config
+        bias = CausalAttentionBias() if causal else IdentityBias()
+        sdpa = create_default_sdpa(bias, dropout_p=config.attn_dropout_p)
+        return StandardMultiheadAttention(config.model_dim, config.num_attn_heads, sdpa)
+
+    def create_ffn(self) -> StandardFeedForwardNetwork:
+        config = self._config
+        return StandardFeedForwardNetwork(
+            config.model_dim, config.ffn_inner_dim, bias=True, inner_activation=nn.GELU()
+        )
+
+    def create_layer_norm(self) -> StandardLayerNorm:
+        return StandardLayerNorm(self._config.model_dim, bias=True, eps=self._config.layer_norm_eps)
+
+    def create_encoder_layer(self) -> StandardTransformerEncoderLayer:
+        return StandardTransformerEncoderLayer(
+            self.create_attention(causal=False),
+            self.create_layer_norm(),
+            self.create_ffn(),
+            self.create_layer_norm(),
+            norm_order=TransformerNormOrder.POST,
+            dropout_p=self._config.dropout_p,
+        )
+
+    def create_decoder_layer(self) -> StandardTransformerDecoderLayer:
+        return StandardTransformerDecoderLayer(
+            self.create_attention(causal=True),
+            self.create_layer_norm(),
+            self.create_attention(causal=False),
+            self.create_layer_norm(),
+            self.create_ffn(),
+            self.create_layer_norm(),
+            norm_order=TransformerNormOrder.POST,
+            dropout_p=self._config.dropout_p,
+        )
+
+
+def create_translator(config: TranslatorConfig, vocab: Vocabulary) -> TransformerModel:
+    """A randomly initialised (BERT-style N(0, 0.02)) translator over ``vocab``."""
+    return TranslatorFactory(config, vocab).create_model()

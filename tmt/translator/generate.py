@@ -1,0 +1,150 @@
+"""Decoding through fairseq2's seq2seq generators, restricted to the target modality."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+from fairseq2.data.tokenizers import VocabularyInfo
+from fairseq2.generation import Seq2SeqGenerator
+from fairseq2.generation.beam_search import BeamSearchSeq2SeqGenerator
+from fairseq2.generation.sampling import SamplingSeq2SeqGenerator, TopKSampler, TopPSampler
+from fairseq2.nn import BatchLayout
+from torch import Tensor
+
+from tmt.errors import TmtError
+from tmt.modality import Modality
+from tmt.translator.model import Translator, pad_stack
+from tmt.vocab import BOS, EOS, PAD, UNK
+
+#: SEED-style images are always exactly this many codes.
+IMAGE_TOKENS = 32
+
+
+@dataclass(frozen=True, kw_only=True)
+class DecodingOptions:
+    """How to decode; separate from the model (whisper's ``DecodingOptions``)."""
+
+    strategy: Literal["beam", "greedy", "sample"] = "beam"
+    beam_size: int = 5
+    """Beams for ``strategy="beam"`` (the paper decodes with 5)."""
+
+    temperature: float = 1.0
+    """Logit temperature for sampling (and beam search)."""
+
+    top_k: int = 0
+    """Sample from the k most likely ids; 0 means the whole target range (``top_p`` if set)."""
+
+    top_p: float = 1.0
+    """Nucleus sampling threshold when ``top_k`` is 0 and ``top_p`` < 1."""
+
+    max_text_len: int = 64
+    max_speech_len: int = 500
+    """Maximum generated tokens for text and speech targets (images are exactly 32)."""
+
+    len_penalty: float = 1.0
+
+    seed: int | None = None
+    """Seed for sampling, so that a sampled output is reproducible."""
+
+    def __post_init__(self) -> None:
+        if self.strategy not in ("beam", "greedy", "sample"):
+            raise TmtError(f"unknown decoding strategy {self.strategy!r}")
+        if self.beam_size < 1:
+            raise TmtError(f"beam size must be at least 1, got {self.beam_size}")
+        if self.temperature <= 0:
+            raise TmtError(f"temperature must be positive, got {self.temperature}")
+
+    def max_len(self, target: Modality) -> int:
+        return {
+            Modality.IMAGE: IMAGE_TOKENS,
+            Modality.SPEECH: self.max_speech_len,
+            Modality.TEXT: self.max_text_len,
+        }[target]
+
+
+class ModalityMask:
+    """fairseq2 step processor: only the target modality's ids (and EOS) may be emitted.
+
+    Probabilities are renormalised over the allowed set, so beam scores are log-probabilities
+    of the restricted distribution (the one training optimises).
+    """
+
+    def __init__(self, allowed: Tensor) -> None:
+        self._blocked = ~allowed  # (V,)
+
+    def __call__(self, seqs: Tensor, probs: Tensor, lprob: bool = False) -> None:
+        if lprob:
+            probs.masked_fill_(self._blocked, float("-inf"))
+            probs.sub_(torch.logsumexp(probs, dim=-1, keepdim=True))
+        else:
+            probs.masked_fill_(self._blocked, 0.0)
+            probs.div_(probs.sum(dim=-1, keepdim=True).clamp(min=1e-20))
+
+
+def _generator(
+    translator: Translator, target: Modality, options: DecodingOptions
+) -> Seq2SeqGenerator:
+    vocab_info = VocabularyInfo(
+        size=translator.vocab.size, unk_idx=UNK, bos_idx=BOS, eos_idx=EOS, pad_idx=PAD
+    )
+    max_len = options.max_len(target)
+    # An image ends with EOS right after its 32 codes: EOS is banned before, forced at 33.
+    min_len = IMAGE_TOKENS + 1 if target is Modality.IMAGE else 1
+    common = dict(
+        min_gen_len=min_len,
+        max_gen_len=(0.0, max_len + 1),
+        temperature=options.temperature,
+        len_penalty=options.len_penalty,
+        step_processors=[ModalityMask(translator.allowed(target))],
+    )
+    if options.strategy == "sample":
+        if options.top_k > 0:
+            sampler = TopKSampler(options.top_k)
+        else:
+            sampler = TopPSampler(options.top_p)
+        return SamplingSeq2SeqGenerator(translator.model, vocab_info, sampler, **common)
+    beam = 1 if options.strategy == "greedy" else options.beam_size
+    return BeamSearchSeq2SeqGenerator(translator.model, vocab_info, beam_size=beam, **common)
+
+
+@torch.inference_mode()
+def generate(
+    translator: Translator,
+    sources: Sequence[tuple[Modality, Tensor]],
+    target: Modality,
+    options: DecodingOptions | None = None,
+    *,
+    batch_size: int = 16,
+) -> list[Tensor]:
+    """Translate a batch of sources (codec-local ids, any modalities) into ``target``.
+
+    Returns codec-local ids of the best hypothesis per source (an image: exactly 32 codes).
+    """
+    options = options or DecodingOptions()
+    for modality, ids in sources:
+        if modality is target:
+            raise TmtError(f"cannot translate {modality.value} into {target.value}")
+        if ids.numel() == 0:
+            raise TmtError(f"empty {modality.value} input: nothing to translate")
+    translator.eval()
+    device = next(translator.parameters()).device
+    generator = _generator(translator, target, options)
+    tag = translator.vocab.tag(target)
+    results: list[Tensor] = []
+    if options.seed is not None:
+        torch.manual_seed(options.seed)
+    for start in range(0, len(sources), batch_size):
+        chunk = sources[start : start + batch_size]
+        source, lens = pad_stack([translator.source_ids(m, ids) for m, ids in chunk])
+        source = source.to(device)
+        prompt = torch.full((len(chunk), 1), tag, dtype=torch.long, device=device)
+        output = generator(
+            source, BatchLayout.of(source, lens), prompt, BatchLayout.of(prompt)
+        )
+        for hypotheses in output.hypotheses:
+            seq = hypotheses[0].seq.cpu()
+            results.append(translator.vocab.to_local(target, seq[seq != EOS]))
+    return results

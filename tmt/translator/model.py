@@ -1,0 +1,185 @@
+"""The translator: vocabulary + fairseq2 ``TransformerModel``, with six-direction batching and loss.
+
+Sequences (unified ids)::
+
+    encoder input   BOS x_1 … x_n EOS              (BOS/EOS play BERT's [CLS]/[SEP])
+    decoder input   <tgt> y_1 … y_m                (<tgt>: the target modality's tag)
+    decoder target  y_1 … y_m EOS
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from fairseq2.models.transformer import TransformerModel
+from fairseq2.nn import BatchLayout
+from torch import Tensor, nn
+from torch.nn import functional as F
+
+from tmt.errors import TmtError
+from tmt.modality import DIRECTIONS, MODALITIES, Modality
+from tmt.translator.config import TranslatorConfig
+from tmt.translator.factory import create_translator
+from tmt.vocab import BOS, EOS, PAD, Vocabulary
+
+Example = Mapping[Modality, Tensor]
+"""One example: codec-local ids per available modality (any subset of the three)."""
+
+
+@dataclass
+class Seq2SeqBatch:
+    """A padded batch of (source, target) pairs, possibly of several directions."""
+
+    source: Tensor  # (N, S) unified ids, PAD-padded
+    source_lens: list[int]
+    decoder_input: Tensor  # (N, T)
+    target: Tensor  # (N, T), PAD where padded
+    target_lens: list[int]
+    direction: Tensor  # (N,) index into DIRECTIONS
+
+    @property
+    def source_layout(self) -> BatchLayout:
+        return BatchLayout.of(self.source, self.source_lens)
+
+    @property
+    def target_layout(self) -> BatchLayout:
+        return BatchLayout.of(self.decoder_input, self.target_lens)
+
+    def to(self, device: torch.device) -> Seq2SeqBatch:
+        return Seq2SeqBatch(
+            self.source.to(device),
+            self.source_lens,
+            self.decoder_input.to(device),
+            self.target.to(device),
+            self.target_lens,
+            self.direction.to(device),
+        )
+
+
+def pad_stack(seqs: Sequence[Tensor], pad: int = PAD) -> tuple[Tensor, list[int]]:
+    """Right-pad 1-D sequences into ``(N, max_len)``; returns the lengths too."""
+    lens = [int(s.numel()) for s in seqs]
+    out = torch.full((len(seqs), max(lens)), pad, dtype=torch.long)
+    for i, s in enumerate(seqs):
+        out[i, : lens[i]] = s
+    return out, lens
+
+
+class Translator(nn.Module):
+    """One encoder-decoder serving all six directions with fully shared weights."""
+
+    def __init__(self, config: TranslatorConfig, vocab: Vocabulary) -> None:
+        super().__init__()
+        self.config = config
+        self.vocab = vocab
+        self.model: TransformerModel = create_translator(config, vocab)
+        # Per target modality: which unified ids the decoder may emit (+ EOS). (3, V)
+        masks = torch.stack([vocab.allowed_mask(m) for m in MODALITIES])
+        self.register_buffer("_allowed", masks, persistent=False)
+        # Per direction index: the target modality's row in ``_allowed``. (6,)
+        slots = torch.tensor([MODALITIES.index(t) for _, t in DIRECTIONS])
+        self.register_buffer("_direction_target", slots, persistent=False)
+
+    # -- sequences ------------------------------------------------------------------------
+
+    def source_ids(self, modality: Modality, ids: Tensor) -> Tensor:
+        """Codec-local ids → encoder input ``BOS x EOS`` (truncated to the position table)."""
+        body = self.vocab.to_unified(modality, ids)[: self.config.max_seq_len - 2]
+        return torch.cat([torch.tensor([BOS]), body, torch.tensor([EOS])])
+
+    def target_ids(self, modality: Modality, ids: Tensor) -> tuple[Tensor, Tensor]:
+        """Codec-local ids → (decoder input ``<tgt> y``, target ``y EOS``)."""
+        body = self.vocab.to_unified(modality, ids)[: self.config.max_seq_len - 1]
+        tag = torch.tensor([self.vocab.tag(modality)])
+        return torch.cat([tag, body]), torch.cat([body, torch.tensor([EOS])])
+
+    def make_batch(
+        self,
+        examples: Iterable[Example],
+        directions: Sequence[tuple[Modality, Modality]] = DIRECTIONS,
+    ) -> Seq2SeqBatch | None:
+        """Expand examples into every direction whose two modalities they both have."""
+        sources, inputs, targets, dirs = [], [], [], []
+        for example in examples:
+            for src, tgt in directions:
+                if src not in example or tgt not in example:
+                    continue  # a direction needs both of its modalities
+                if example[src].numel() == 0 or example[tgt].numel() == 0:
+                    continue
+                sources.append(self.source_ids(src, example[src]))
+                dec_in, dec_out = self.target_ids(tgt, example[tgt])
+                inputs.append(dec_in)
+                targets.append(dec_out)
+                dirs.append(DIRECTIONS.index((src, tgt)))
+        if not sources:
+            return None
+        source, source_lens = pad_stack(sources)
+        decoder_input, target_lens = pad_stack(inputs)
+        target, _ = pad_stack(targets)
+        return Seq2SeqBatch(
+            source, source_lens, decoder_input, target, target_lens, torch.tensor(dirs)
+        )
+
+    # -- loss -----------------------------------------------------------------------------
+
+    def allowed(self, modality: Modality) -> Tensor:
+        return self._allowed[MODALITIES.index(modality)]
+
+    def forward(self, batch: Seq2SeqBatch, label_smoothing: float = 0.1) -> tuple[Tensor, Tensor]:
+        """Loss summed over the directions present (each the mean over its target tokens).
+
+        Logits are restricted to the target modality's ids (+ EOS), as at decode time, and
+        label smoothing spreads over that same set. Returns ``(loss, per_direction_loss (6,))``
+        where absent directions hold NaN.
+        """
+        logits = self.model(
+            batch.source, batch.source_layout, batch.decoder_input, batch.target_layout
+        )  # (N, T, V)
+        allowed = self._allowed[self._direction_target[batch.direction]]  # (N, V)
+        logits = logits.float().masked_fill(~allowed[:, None, :], float("-inf"))
+        lprobs = F.log_softmax(logits, dim=-1)
+        nll = -lprobs.gather(-1, batch.target.unsqueeze(-1)).squeeze(-1)  # (N, T)
+        smooth = -lprobs.masked_fill(~allowed[:, None, :], 0.0).sum(-1)  # (N, T)
+        smooth = smooth / allowed.sum(-1, keepdim=True)
+        token_loss = (1.0 - label_smoothing) * nll + label_smoothing * smooth
+        mask = batch.target != PAD
+        per_example = torch.where(mask, token_loss, 0.0).sum(-1)  # (N,); PAD scores -inf
+
+        num_dir = len(DIRECTIONS)
+        sums = torch.zeros(num_dir, device=per_example.device).index_add(
+            0, batch.direction, per_example
+        )
+        counts = torch.zeros(num_dir, device=per_example.device).index_add(
+            0, batch.direction, mask.sum(-1).float()
+        )
+        present = counts > 0
+        per_direction = torch.where(present, sums / counts.clamp(min=1), float("nan"))
+        return per_direction[present].sum(), per_direction.detach()
+
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in {id(p): p for p in self.parameters()}.values())
+
+    # -- persistence ----------------------------------------------------------------------
+
+    def save(self, directory: str | Path, *, fp16: bool = False) -> None:
+        """Write ``config.json``, ``vocab.json`` and ``model.safetensors`` into ``directory``."""
+        from tmt.translator.checkpoint import save_translator
+
+        save_translator(self, directory, fp16=fp16)
+
+    @classmethod
+    def load(cls, directory: str | Path, *, device: str | torch.device = "cpu") -> Translator:
+        from tmt.translator.checkpoint import load_translator
+
+        return load_translator(directory, device=device)
+
+
+def check_modalities(source: Modality, target: Modality) -> None:
+    if source is target:
+        raise TmtError(
+            f"source and target modality are both {source.value}: tmt translates between "
+            "different modalities"
+        )
