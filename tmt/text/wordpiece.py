@@ -12,7 +12,15 @@ import json
 from collections.abc import Iterable
 from pathlib import Path
 
-from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
+# mypy (namespace packages on) mistakes the repo-root tokenizers/ asset folder for HF's package.
+from tokenizers import (  # type: ignore[attr-defined]
+    Tokenizer,
+    decoders,
+    models,
+    normalizers,
+    pre_tokenizers,
+    trainers,
+)
 
 from tmt.errors import TmtError
 
