@@ -21,6 +21,21 @@ def _cmd_data_shapes(args: argparse.Namespace) -> None:
     generate_corpus(out=args.out, size=args.size, seed=args.seed, image_size=args.image_size)
 
 
+def _cmd_data_report(args: argparse.Namespace) -> None:
+    import json
+
+    from tmt.data.report import bits_report, format_bits_report, parse_modality_values
+    from tmt.data.store import TokenStore
+
+    vocab = parse_modality_values(args.vocab_size, "--vocab-size")
+    report = bits_report(
+        TokenStore(args.store),
+        vocab_sizes={m: int(v) for m, v in vocab.items()},
+        raw_bits=parse_modality_values(args.raw_bits, "--raw-bits"),
+    )
+    print(json.dumps(report, indent=2) if args.json else format_bits_report(report))
+
+
 def build_parser() -> argparse.ArgumentParser:
     fmt = argparse.ArgumentDefaultsHelpFormatter
     parser = argparse.ArgumentParser(
@@ -44,6 +59,27 @@ def build_parser() -> argparse.ArgumentParser:
     shapes.add_argument("--seed", type=int, default=0, help="random seed")
     shapes.add_argument("--image-size", type=int, default=64, help="image side in pixels")
     shapes.set_defaults(handler=_cmd_data_shapes)
+    report = data_sub.add_parser(
+        "report",
+        help="bits per example of a token store against the raw media (the paper's Table 1)",
+        formatter_class=fmt,
+    )
+    report.add_argument("store", nargs="+", help="token store directory (several: concatenated)")
+    report.add_argument(
+        "--vocab-size",
+        action="append",
+        metavar="MODALITY=N",
+        help="codec vocabulary size (default: as recorded in the store); repeatable",
+    )
+    report.add_argument(
+        "--raw-bits",
+        action="append",
+        metavar="MODALITY=BITS",
+        help="raw bits per example instead of the recorded file sizes, e.g. image=98304 "
+        "(64x64x3 pixels x 8 bits); repeatable",
+    )
+    report.add_argument("--json", action="store_true", help="print the report as JSON")
+    report.set_defaults(handler=_cmd_data_report)
 
     return parser
 

@@ -188,3 +188,19 @@ def _store_without_vocab(path: Path) -> Path:
     with TokenStoreWriter(path) as w:
         w.add(TokenExample(id="x", speech=torch.tensor([1, 2, 3])))
     return path
+
+
+def test_cli_data_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from tmt.cli import main
+
+    with TokenStoreWriter(tmp_path / "s", vocab_sizes={"image": 64}) as w:
+        for i in range(3):
+            w.add(TokenExample(id=str(i), image=torch.arange(32)))
+    assert main(["data", "report", str(tmp_path / "s"), "--raw-bits", "image=98304"]) == 0
+    out = capsys.readouterr().out
+    assert "3 examples" in out and "512x" in out
+    assert main(["data", "report", str(tmp_path / "missing")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("tmt: error:") and "not a token store" in err and "\n" not in err
+    assert main(["data", "report", str(tmp_path / "s"), "--raw-bits", "image"]) == 2
+    assert "MODALITY=NUMBER" in capsys.readouterr().err

@@ -107,3 +107,17 @@ def format_bits_report(report: dict[str, Any]) -> str:
     ]
     text.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join([f"{report['examples']} examples", *text])
+
+
+def parse_modality_values(items: list[str] | None, what: str) -> dict[str, float]:
+    """``["speech=200", "image=8192"]`` -> ``{"speech": 200.0, "image": 8192.0}``."""
+    values: dict[str, float] = {}
+    for item in items or []:
+        name, sep, number = item.partition("=")
+        try:
+            if not sep:
+                raise ValueError
+            values[Modality.parse(name).value] = float(number)
+        except ValueError:
+            raise TmtError(f"bad {what} {item!r}: expected MODALITY=NUMBER") from None
+    return values
