@@ -1,0 +1,104 @@
+"""SpeechCodec: the speech modality's Codec (audio ⇄ deduplicated units).
+
+``encode``: :class:`SpeechTokenizer` (features → k-means → dedup). ``decode``: a unit vocoder
+(the CPU default units→mel + Griffin-Lim, or CodeHiFiGAN). Saved as one directory::
+
+    config.json        {"format": "tmt-speech-codec", "vocoder": "unit_mel" | "code_hifigan"}
+    tokenizer/         config.json + model.safetensors
+    vocoder/           config.json + model.safetensors
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+import torch
+
+from tmt.errors import TmtError
+from tmt.modality import Modality
+from tmt.speech.hifigan import CodeHiFiGANVocoder
+from tmt.speech.tokenizer import DEFAULT_DIR, AudioInput, SpeechTokenizer
+from tmt.speech.unit_mel import UnitMelVocoder
+
+CONFIG_FORMAT = "tmt-speech-codec"
+
+
+class UnitVocoder(Protocol):
+    """Deduplicated units → 16 kHz float32 waveform."""
+
+    @property
+    def vocab_size(self) -> int: ...
+
+    @property
+    def sample_rate(self) -> int: ...
+
+    def decode(self, units: torch.Tensor, durations: torch.Tensor | None = None) -> np.ndarray: ...
+
+    def save(self, directory: str | Path, half: bool = ...) -> None: ...
+
+
+_VOCODERS: dict[str, type] = {"unit_mel": UnitMelVocoder, "code_hifigan": CodeHiFiGANVocoder}
+
+
+def _vocoder_name(vocoder: UnitVocoder) -> str:
+    for name, cls in _VOCODERS.items():
+        if isinstance(vocoder, cls):
+            return name
+    raise TmtError(f"unknown vocoder type {type(vocoder).__name__}")
+
+
+class SpeechCodec:
+    """Audio ⇄ unit ids in [0, vocab_size). ``SpeechCodec.load()`` gives the shipped default."""
+
+    modality = Modality.SPEECH
+
+    def __init__(self, tokenizer: SpeechTokenizer, vocoder: UnitVocoder) -> None:
+        if tokenizer.vocab_size != vocoder.vocab_size:
+            raise TmtError(f"tokenizer has {tokenizer.vocab_size} units, vocoder {vocoder.vocab_size}")
+        self.tokenizer = tokenizer
+        self.vocoder = vocoder
+
+    @property
+    def vocab_size(self) -> int:
+        return self.tokenizer.vocab_size
+
+    @property
+    def sample_rate(self) -> int:
+        return self.tokenizer.sample_rate
+
+    def encode(self, raw: AudioInput) -> torch.Tensor:
+        """Audio (path, bytes, or 16 kHz float array) → 1-D LongTensor of deduplicated units."""
+        return self.tokenizer.encode(raw)
+
+    def encode_batch(self, raws: list[AudioInput]) -> list[torch.Tensor]:
+        return self.tokenizer.encode_batch(raws)
+
+    def decode(self, ids: torch.Tensor) -> np.ndarray:
+        """Unit ids → 16 kHz mono float32 waveform (durations predicted by the vocoder)."""
+        return self.vocoder.decode(ids)
+
+    def save(self, directory: str | Path) -> None:
+        out = Path(directory)
+        out.mkdir(parents=True, exist_ok=True)
+        self.tokenizer.save(out / "tokenizer")
+        self.vocoder.save(out / "vocoder", half=True)
+        cfg = {"format": CONFIG_FORMAT, "vocoder": _vocoder_name(self.vocoder), "vocab_size": self.vocab_size}
+        (out / "config.json").write_text(json.dumps(cfg, indent=2) + "\n")
+
+    @classmethod
+    def load(cls, directory: str | Path = DEFAULT_DIR) -> SpeechCodec:
+        """Load a codec directory written by :meth:`save` (default: ``tokenizers/speech``)."""
+        path = Path(directory)
+        cfg_path = path / "config.json"
+        if not cfg_path.exists():
+            raise TmtError(f"not a speech codec directory (no config.json): {path}")
+        cfg = json.loads(cfg_path.read_text())
+        if cfg.get("format") != CONFIG_FORMAT:
+            raise TmtError(f"{cfg_path} is not a speech codec config")
+        vocoder_cls = _VOCODERS.get(cfg.get("vocoder", ""))
+        if vocoder_cls is None:
+            raise TmtError(f"unknown vocoder {cfg.get('vocoder')!r} in {cfg_path}")
+        return cls(SpeechTokenizer.load(path / "tokenizer"), vocoder_cls.load(path / "vocoder"))

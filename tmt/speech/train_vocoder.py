@@ -1,0 +1,137 @@
+"""Recipe step: train the units→mel vocoder on the corpus's output voice.
+
+    python -m tmt.speech.train_vocoder --corpus DIR --tokenizer tokenizers/speech \
+        --out work/vocoder --minutes 45
+
+Targets: units + durations from the tokenizer, log-mel (hop 320: one frame per unit frame)
+from the same audio. Loss: L1 on log-mel + MSE on log(1 + duration).
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import time
+from pathlib import Path
+
+import torch
+
+from tmt.speech.audio import load_audio
+from tmt.speech.corpus import read_manifest
+from tmt.speech.mel import MelFrontEnd
+from tmt.speech.tokenizer import SpeechTokenizer
+from tmt.speech.unit_mel import UnitMelConfig, UnitMelModel, UnitMelVocoder
+
+Example = tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # units (U,), durations (U,), mel (F, M)
+
+
+def prepare(tokenizer: SpeechTokenizer, paths: list[Path], front: MelFrontEnd) -> list[Example]:
+    """Units, durations and aligned log-mel frames for each path."""
+    out: list[Example] = []
+    for start in range(0, len(paths), 16):
+        waves = [load_audio(p) for p in paths[start : start + 16]]
+        for wave, (units, durs) in zip(waves, tokenizer.encode_batch_with_durations(waves)):
+            mel = front.log_mel(wave).T  # (F', M), F' = 1 + T // hop >= sum(durs)
+            total = int(durs.sum())
+            out.append((units, durs, mel[:total].clone()))
+    return out
+
+
+def collate(batch: list[Example], pad_unit: int) -> tuple[torch.Tensor, ...]:
+    lengths = torch.tensor([len(u) for u, _, _ in batch])
+    units = torch.full((len(batch), int(lengths.max())), pad_unit, dtype=torch.long)
+    durs = torch.zeros(len(batch), int(lengths.max()), dtype=torch.long)
+    frames = max(m.shape[0] for _, _, m in batch)
+    mels = torch.zeros(len(batch), frames, batch[0][2].shape[1])
+    for i, (u, d, m) in enumerate(batch):
+        units[i, : len(u)] = u
+        durs[i, : len(d)] = d
+        mels[i, : m.shape[0]] = m
+    return units, lengths, durs, mels
+
+
+def loss_fn(model: UnitMelModel, batch: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, torch.Tensor]:
+    units, lengths, durs, mels = batch
+    pred, fmask, log_dur = model(units, lengths, durs)
+    mel_l1 = ((pred - mels).abs() * fmask).sum() / (fmask.sum() * mels.shape[-1])
+    umask = (durs > 0).float()
+    dur_mse = (((log_dur - torch.log1p(durs.float())) ** 2) * umask).sum() / umask.sum()
+    return mel_l1, dur_mse
+
+
+def train(
+    train_set: list[Example],
+    valid_set: list[Example],
+    config: UnitMelConfig,
+    *,
+    minutes: float,
+    batch_size: int = 16,
+    lr: float = 1e-3,
+    out: Path | None = None,
+    log_every: int = 100,
+    seed: int = 0,
+) -> UnitMelModel:
+    torch.manual_seed(seed)
+    rng = random.Random(seed)
+    model = UnitMelModel(config)
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
+    deadline = time.time() + minutes * 60
+    step, best = 0, float("inf")
+    while time.time() < deadline:
+        rng.shuffle(train_set)
+        for start in range(0, len(train_set), batch_size):
+            model.train()
+            mel_l1, dur_mse = loss_fn(model, collate(train_set[start : start + batch_size], config.vocab_size))
+            opt.zero_grad()
+            (mel_l1 + dur_mse).backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            step += 1
+            if step % log_every == 0 or time.time() >= deadline:
+                model.eval()
+                with torch.no_grad():
+                    v = [loss_fn(model, collate(valid_set[i : i + 32], config.vocab_size)) for i in range(0, len(valid_set), 32)]
+                vm = sum(float(a) for a, _ in v) / len(v)
+                vd = sum(float(b) for _, b in v) / len(v)
+                print(f"step {step} train mel {mel_l1.item():.3f} dur {dur_mse.item():.3f} | valid mel {vm:.3f} dur {vd:.3f}", flush=True)
+                if out is not None and vm + vd < best:
+                    best = vm + vd
+                    UnitMelVocoder(model).save(out)
+                    model.train()
+            if time.time() >= deadline:
+                break
+    return model
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--corpus", required=True)
+    p.add_argument("--tokenizer", required=True)
+    p.add_argument("--out", required=True)
+    p.add_argument("--minutes", type=float, default=45.0)
+    p.add_argument("--max-utterances", type=int, default=4000)
+    p.add_argument("--dim", type=int, default=192)
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--cache", help="torch.save file for prepared examples (reused if present)")
+    args = p.parse_args(argv)
+    torch.set_num_threads(1)
+    tok = SpeechTokenizer.load(args.tokenizer)
+    front = MelFrontEnd()
+    cache = Path(args.cache) if args.cache else None
+    if cache is not None and cache.exists():
+        train_set, valid_set = torch.load(cache)
+    else:
+        items = [it for it in read_manifest(args.corpus, ("train", "valid")) if it.is_output_voice]
+        tr = [it.path for it in items if it.split == "train"][: args.max_utterances]
+        va = [it.path for it in items if it.split == "valid"][:200]
+        t0 = time.time()
+        train_set, valid_set = prepare(tok, tr, front), prepare(tok, va, front)
+        print(f"prepared {len(train_set)} train / {len(valid_set)} valid in {time.time() - t0:.0f}s", flush=True)
+        if cache is not None:
+            torch.save((train_set, valid_set), cache)
+    cfg = UnitMelConfig(vocab_size=tok.vocab_size, dim=args.dim)
+    train(train_set, valid_set, cfg, minutes=args.minutes, batch_size=args.batch_size, out=Path(args.out))
+
+
+if __name__ == "__main__":
+    main()
