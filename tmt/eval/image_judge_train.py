@@ -1,0 +1,182 @@
+"""Train the image judge on a tmt-shapes corpus's ground-truth TRAIN images only.
+
+    python -m tmt.eval.image_judge_train --corpus work/shapes-20k --out checkpoints/judges/image
+
+The valid split picks the best epoch; the test and compositional splits are never seen.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from tmt.data.shapes import ShapesExample, read_corpus, read_meta
+from tmt.data.shapes_world import Record, attribute_accuracy, canonical_record
+from tmt.errors import TmtError
+from tmt.eval.image_judge import ImageJudge, ImageJudgeConfig, ImageJudgeNet
+
+IGNORE = -100
+"""Target of a head that does not apply (second object of a one-object scene, …)."""
+
+
+def record_targets(record: Record, config: ImageJudgeConfig) -> dict[str, int]:
+    """Class index per head for one (canonicalized) record; IGNORE where it does not apply."""
+    rec = canonical_record(record)
+    objs = rec["objects"]
+    t = dict.fromkeys(config.heads(), IGNORE)
+    t["count"] = len(objs) - 1
+    for n, obj in enumerate(objs, start=1):
+        t[f"shape{n}"] = config.shapes.index(obj["shape"])
+        t[f"colour{n}"] = config.colours.index(obj["colour"])
+        t[f"size{n}"] = config.sizes.index(obj["size"])
+    if len(objs) == 1:
+        t["position"] = config.positions.index(rec["position"])
+    else:
+        t["relation"] = config.relations.index(rec["relation"])
+    return t
+
+
+def load_images(examples: list[ShapesExample], image_size: int) -> torch.Tensor:
+    """(N, 3, S, S) uint8 tensor of the examples' pictures."""
+    arrays = np.empty((len(examples), image_size, image_size, 3), dtype=np.uint8)
+    for i, ex in enumerate(examples):
+        with Image.open(ex.image) as im:
+            im = im.convert("RGB")
+            if im.size != (image_size, image_size):
+                im = im.resize((image_size, image_size), Image.BILINEAR)
+            arrays[i] = np.asarray(im)
+    return torch.from_numpy(arrays).permute(0, 3, 1, 2).contiguous()
+
+
+def _augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """Mild degradations (blur, noise) so the judge also reads imperfect generated images."""
+    b = x.shape[0]
+    blur = torch.rand(b, generator=gen) < 0.3
+    if blur.any():
+        x = x.clone()
+        x[blur] = F.avg_pool2d(x[blur], 3, stride=1, padding=1, count_include_pad=False)
+    sigma = torch.rand(b, 1, 1, 1, generator=gen) * 0.04
+    return (x + sigma * torch.randn(x.shape, generator=gen)).clamp(0, 1)
+
+
+def evaluate(judge: ImageJudge, examples: list[ShapesExample]) -> dict[str, float]:
+    """Per-attribute accuracy of the judge on the examples' ground-truth images."""
+    images = []
+    for ex in examples:
+        with Image.open(ex.image) as im:
+            images.append(im.convert("RGB"))
+    preds = judge.predict(images)
+    return attribute_accuracy(preds, [ex.attributes for ex in examples])
+
+
+def train_image_judge(
+    corpus: str | Path,
+    out: str | Path,
+    *,
+    config: ImageJudgeConfig | None = None,
+    epochs: int = 10,
+    batch_size: int = 128,
+    lr: float = 3e-3,
+    seed: int = 0,
+    device: str | torch.device = "cpu",
+    max_train: int | None = None,
+    log: bool = True,
+) -> ImageJudge:
+    """Train on the corpus's train split, keep the best epoch on valid, save to ``out``."""
+    torch.manual_seed(seed)
+    meta = read_meta(corpus)
+    config = config or ImageJudgeConfig(image_size=int(meta["image_size"]))
+    train = read_corpus(corpus, "train")[:max_train]
+    valid = read_corpus(corpus, "valid")
+    if not train:
+        raise TmtError(f"{corpus} has no train examples")
+    x_train = load_images(train, config.image_size)
+    heads = list(config.heads())
+    targets = [record_targets(ex.attributes, config) for ex in train]
+    y_train = torch.tensor([[t[h] for h in heads] for t in targets])  # (N, heads)
+
+    model = ImageJudgeNet(config).to(device)
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
+    steps_per_epoch = math.ceil(len(train) / batch_size)
+    sched = torch.optim.lr_scheduler.OneCycleLR(
+        opt, max_lr=lr, total_steps=epochs * steps_per_epoch, pct_start=0.15
+    )
+    gen = torch.Generator().manual_seed(seed)
+    best: tuple[float, dict[str, torch.Tensor]] | None = None
+    for epoch in range(epochs):
+        model.train()
+        start, total = time.time(), 0.0
+        order = torch.randperm(len(train), generator=gen)
+        for i in range(0, len(train), batch_size):
+            idx = order[i : i + batch_size]
+            x = _augment(x_train[idx].float() / 255.0, gen).to(device)
+            y = y_train[idx].to(device)
+            logits = model(x)
+            loss = sum(
+                F.cross_entropy(logits[h], y[:, j], ignore_index=IGNORE)
+                for j, h in enumerate(heads)
+                if (y[:, j] != IGNORE).any()
+            )
+            opt.zero_grad()
+            loss.backward()  # type: ignore[union-attr]
+            opt.step()
+            sched.step()
+            total += float(loss.detach()) * len(idx)  # type: ignore[union-attr]
+        judge = ImageJudge(model, device)
+        acc = evaluate(judge, valid) if valid else {"exact": 0.0}
+        if log:
+            print(
+                f"epoch {epoch + 1}/{epochs} loss {total / len(train):.4f} valid "
+                + " ".join(f"{k} {v:.4f}" for k, v in acc.items())
+                + f" ({time.time() - start:.0f} s)",
+                flush=True,
+            )
+        if best is None or acc["exact"] >= best[0]:
+            best = (acc["exact"], {k: v.detach().clone() for k, v in model.state_dict().items()})
+    assert best is not None
+    model.load_state_dict(best[1])
+    config.extra = {
+        "corpus": str(corpus),
+        "train_examples": len(train),
+        "epochs": epochs,
+        "valid_exact": best[0],
+    }
+    judge = ImageJudge(model, device)
+    judge.save(out)
+    return ImageJudge.load(out, device)  # what ships: fp16 weights read back as fp32
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
+    parser.add_argument("--corpus", required=True, help="tmt-shapes corpus directory")
+    parser.add_argument("--out", required=True, help="where to write the judge")
+    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--lr", type=float, default=3e-3)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    parser.add_argument("--max-train", type=int, default=None, help="cap on train examples")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    judge = train_image_judge(
+        args.corpus, args.out, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+        seed=args.seed, max_train=args.max_train,
+    )
+    for split in ("test", "compositional"):
+        examples = read_corpus(args.corpus, split)
+        if examples:
+            acc = evaluate(judge, examples)
+            print(f"{split} ({len(examples)}): " + " ".join(f"{k} {v:.4f}" for k, v in acc.items()))
+
+
+if __name__ == "__main__":
+    main()
