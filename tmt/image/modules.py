@@ -1,0 +1,147 @@
+"""Tokenizer half of the image codec: ViT patch encoder → causal Q-Former → VQ codebook."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from tmt.image.config import ImageCodecConfig
+
+
+class Attention(nn.Module):
+    """Multi-head attention (self- or cross-) on ``scaled_dot_product_attention``."""
+
+    def __init__(self, dim: int, heads: int, kv_dim: int | None = None) -> None:
+        super().__init__()
+        self.heads = heads
+        self.q = nn.Linear(dim, dim)
+        self.kv = nn.Linear(kv_dim or dim, 2 * dim)
+        self.out = nn.Linear(dim, dim)
+
+    def forward(
+        self, x: torch.Tensor, memory: torch.Tensor | None = None, causal: bool = False
+    ) -> torch.Tensor:
+        memory = x if memory is None else memory
+        b, t, d = x.shape
+        q = self.q(x).view(b, t, self.heads, -1).transpose(1, 2)  # (B, h, T, d/h)
+        k, v = self.kv(memory).view(b, memory.shape[1], 2, self.heads, -1).permute(2, 0, 3, 1, 4)
+        y = F.scaled_dot_product_attention(q, k, v, is_causal=causal)  # (B, h, T, d/h)
+        return self.out(y.transpose(1, 2).reshape(b, t, d))
+
+
+def mlp(dim: int, ratio: int) -> nn.Sequential:
+    return nn.Sequential(nn.Linear(dim, ratio * dim), nn.GELU(), nn.Linear(ratio * dim, dim))
+
+
+class Block(nn.Module):
+    """Pre-LN transformer layer: self-attention (optionally causal), optional cross-attention, MLP."""
+
+    def __init__(
+        self, dim: int, heads: int, ratio: int, cross_dim: int | None = None, causal: bool = False
+    ) -> None:
+        super().__init__()
+        self.causal = causal
+        self.norm1 = nn.LayerNorm(dim)
+        self.attn = Attention(dim, heads)
+        self.cross: Attention | None = None
+        if cross_dim is not None:
+            self.norm_x = nn.LayerNorm(dim)
+            self.cross = Attention(dim, heads, kv_dim=cross_dim)
+        self.norm2 = nn.LayerNorm(dim)
+        self.mlp = mlp(dim, ratio)
+
+    def forward(self, x: torch.Tensor, memory: torch.Tensor | None = None) -> torch.Tensor:
+        x = x + self.attn(self.norm1(x), causal=self.causal)
+        if self.cross is not None:
+            x = x + self.cross(self.norm_x(x), memory)
+        return x + self.mlp(self.norm2(x))
+
+
+class PatchEncoder(nn.Module):
+    """ViT: non-overlapping patches → linear embedding + learned positions → transformer layers."""
+
+    def __init__(self, cfg: ImageCodecConfig) -> None:
+        super().__init__()
+        self.patch = nn.Conv2d(3, cfg.vit_dim, kernel_size=cfg.patch_size, stride=cfg.patch_size)
+        self.pos = nn.Parameter(torch.randn(1, cfg.num_patches, cfg.vit_dim) * 0.02)
+        self.blocks = nn.ModuleList(
+            Block(cfg.vit_dim, cfg.vit_heads, cfg.mlp_ratio) for _ in range(cfg.vit_layers)
+        )
+        self.norm = nn.LayerNorm(cfg.vit_dim)
+
+    def forward(self, pixels: torch.Tensor) -> torch.Tensor:
+        x = self.patch(pixels).flatten(2).transpose(1, 2) + self.pos  # (B, N, vit_dim)
+        for block in self.blocks:
+            x = block(x)
+        return self.norm(x)
+
+
+class CausalQFormer(nn.Module):
+    """32 learned queries with causal self-attention among themselves (query i sees queries ≤ i,
+    as in SEED, so the code sequence has a left-to-right order) and cross-attention to the patches."""
+
+    def __init__(self, cfg: ImageCodecConfig) -> None:
+        super().__init__()
+        self.queries = nn.Parameter(torch.randn(1, cfg.num_queries, cfg.qformer_dim) * 0.02)
+        self.blocks = nn.ModuleList(
+            Block(
+                cfg.qformer_dim,
+                cfg.qformer_heads,
+                cfg.mlp_ratio,
+                cross_dim=cfg.vit_dim,
+                causal=True,
+            )
+            for _ in range(cfg.qformer_layers)
+        )
+        self.norm = nn.LayerNorm(cfg.qformer_dim)
+
+    def forward(self, patches: torch.Tensor) -> torch.Tensor:
+        x = self.queries.expand(patches.shape[0], -1, -1)  # (B, Q, qformer_dim)
+        for block in self.blocks:
+            x = block(x, patches)
+        return self.norm(x)
+
+
+class VectorQuantizer(nn.Module):
+    """Cosine-similarity VQ: vectors and codes are L2-normalised (ViT-VQGAN), which keeps far more
+    of the codebook in use than raw Euclidean VQ. Straight-through gradients, commitment β."""
+
+    def __init__(self, cfg: ImageCodecConfig) -> None:
+        super().__init__()
+        self.commitment = cfg.commitment
+        self.codebook = nn.Parameter(torch.randn(cfg.codebook_size, cfg.code_dim))
+
+    def codes(self) -> torch.Tensor:
+        return F.normalize(self.codebook, dim=-1)  # (K, code_dim)
+
+    def lookup(self, ids: torch.Tensor) -> torch.Tensor:
+        """ids (B, Q) → normalised code embeddings (B, Q, code_dim)."""
+        return F.embedding(ids, self.codes())
+
+    def forward(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """z (B, Q, code_dim) → (straight-through quantised z, ids (B, Q), VQ loss)."""
+        z = F.normalize(z, dim=-1)
+        codes = self.codes()
+        ids = (z @ codes.t()).argmax(dim=-1)  # max cosine = min distance on the sphere
+        zq = F.embedding(ids, codes)
+        loss = F.mse_loss(zq, z.detach()) + self.commitment * F.mse_loss(z, zq.detach())
+        return z + (zq - z).detach(), ids, loss
+
+    @torch.no_grad()
+    def restart(
+        self, dead: torch.Tensor, candidates: torch.Tensor, generator: torch.Generator | None = None
+    ) -> int:
+        """Re-seed the codes where ``dead`` (bool, (K,)) is true with random rows of ``candidates``
+        (recent encoder outputs, (M, code_dim)), plus a little noise. Returns how many were reset."""
+        n = int(dead.sum())
+        if n == 0 or candidates.numel() == 0:
+            return 0
+        pick = torch.randint(0, candidates.shape[0], (n,), generator=generator, device="cpu").to(
+            candidates.device
+        )
+        noise = torch.randn(n, candidates.shape[1], generator=generator, device="cpu").to(
+            candidates.device
+        )
+        self.codebook[dead] = F.normalize(candidates[pick], dim=-1) + 0.01 * noise
+        return n
