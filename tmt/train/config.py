@@ -1,0 +1,124 @@
+"""Training configuration: a YAML file of overrides over :class:`TrainConfig`'s defaults."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tmt.errors import TmtError
+from tmt.modality import DIRECTIONS, Modality
+
+
+@dataclass(kw_only=True)
+class TrainConfig:
+    """Everything a training run needs; ``tmt train --config FILE.yaml`` fills it."""
+
+    out_dir: str
+    """Where checkpoints (``last.pt``), the final bundle (``model/``) and logs go."""
+
+    stores: list[str] = field(default_factory=list)
+    """Token-store directories read for training (real and pseudo data may be mixed)."""
+
+    train_split: str = "train"
+    valid_split: str = "valid"
+
+    vocab: dict[str, int] = field(default_factory=dict)
+    """Per-modality vocabulary sizes, e.g. ``{speech: 200, image: 8192, text: 30522}``;
+    read from the stores when empty."""
+
+    preset: str = "tiny"
+    """Translator preset (``tiny`` or ``paper``)."""
+
+    model: dict[str, Any] = field(default_factory=dict)
+    """Overrides of the preset's :class:`~tmt.translator.config.TranslatorConfig` fields."""
+
+    init_from_bert: str | None = None
+    """A local HuggingFace BERT directory to initialise both encoder and decoder from."""
+
+    init_from: str | None = None
+    """A translator checkpoint directory to fine-tune from (e.g. the pre-trained model)."""
+
+    directions: list[str] = field(default_factory=lambda: [f"{s}-{t}" for s, t in DIRECTIONS])
+    """Directions trained, as ``source-target``; the loss is summed over them."""
+
+    batch_size: int = 32
+    """Examples per step and process (each example yields up to six directions)."""
+
+    max_steps: int = 1000
+    lr: float = 5e-4
+    warmup_steps: int = 100
+    min_lr_ratio: float = 0.0
+    """Cosine decay ends at ``lr * min_lr_ratio``."""
+
+    weight_decay: float = 0.01
+    betas: tuple[float, float] = (0.9, 0.98)
+    grad_clip: float = 1.0
+    label_smoothing: float = 0.1
+    seed: int = 0
+
+    log_every: int = 10
+    valid_every: int = 200
+    valid_examples: int = 256
+    """Validation uses at most this many examples of the validation split."""
+
+    checkpoint_every: int = 200
+    device: str = "cpu"
+    num_threads: int | None = None
+    """torch intra-op threads per process (None: torch's default)."""
+
+    def parsed_directions(self) -> list[tuple[Modality, Modality]]:
+        out = []
+        for name in self.directions:
+            parts = name.split("-")
+            if len(parts) != 2:
+                raise TmtError(f"direction {name!r} is not of the form source-target")
+            src, tgt = Modality.parse(parts[0]), Modality.parse(parts[1])
+            if src is tgt:
+                raise TmtError(f"direction {name!r} has the same source and target")
+            out.append((src, tgt))
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["betas"] = list(self.betas)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], *, source: str = "config") -> TrainConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise TmtError(f"{source}: unknown keys: {', '.join(unknown)}")
+        if "out_dir" not in data:
+            raise TmtError(f"{source}: missing required key 'out_dir'")
+        if "betas" in data:
+            data = {**data, "betas": tuple(data["betas"])}
+        try:
+            config = cls(**data)
+        except TypeError as error:
+            raise TmtError(f"{source}: {error}") from None
+        config.parsed_directions()
+        for name in ("batch_size", "max_steps"):
+            if getattr(config, name) < 1:
+                raise TmtError(f"{source}: {name} must be at least 1")
+        return config
+
+    @classmethod
+    def load(cls, path: str | Path, overrides: dict[str, Any] | None = None) -> TrainConfig:
+        path = Path(path)
+        try:
+            data = yaml.safe_load(path.read_text()) or {}
+        except FileNotFoundError:
+            raise TmtError(f"config file not found: {path}") from None
+        except yaml.YAMLError as error:
+            raise TmtError(f"{path}: invalid YAML: {error}") from None
+        if not isinstance(data, dict):
+            raise TmtError(f"{path}: expected a mapping of keys to values")
+        base = path.parent
+        # Relative store / output paths are relative to the working directory, as on a CLI.
+        data.update(overrides or {})
+        del base
+        return cls.from_dict(data, source=str(path))

@@ -1,0 +1,64 @@
+"""torchrun / torch.distributed plumbing: DDP over gloo (CPU) or NCCL (GPU)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as torch_dist
+from torch import nn
+
+
+@dataclass(frozen=True)
+class Dist:
+    """This process's place in the job. ``Dist.single()`` when not launched by torchrun."""
+
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @classmethod
+    def single(cls) -> Dist:
+        return cls()
+
+    @classmethod
+    def from_env(cls, device: str = "cpu") -> Dist:
+        """Join the process group torchrun describes (``RANK``, ``WORLD_SIZE``, ...)."""
+        world_size = int(os.environ.get("WORLD_SIZE", "1"))
+        if world_size == 1:
+            return cls.single()
+        if not torch_dist.is_initialized():
+            backend = "nccl" if device.startswith("cuda") else "gloo"
+            torch_dist.init_process_group(backend=backend)
+        return cls(
+            rank=torch_dist.get_rank(),
+            world_size=torch_dist.get_world_size(),
+            local_rank=int(os.environ.get("LOCAL_RANK", "0")),
+        )
+
+    def wrap(self, module: nn.Module) -> nn.Module:
+        """DDP-wrap ``module`` when there is more than one process (gradients all-reduced)."""
+        if self.world_size == 1:
+            return module
+        device_ids = [self.local_rank] if next(module.parameters()).is_cuda else None
+        return nn.parallel.DistributedDataParallel(module, device_ids=device_ids)
+
+    def barrier(self) -> None:
+        if self.world_size > 1:
+            torch_dist.barrier()
+
+    def close(self) -> None:
+        if self.world_size > 1 and torch_dist.is_initialized():
+            torch_dist.destroy_process_group()
+
+
+def local_device(device: str, dist: Dist) -> torch.device:
+    """``cuda`` → this process's GPU (``cuda:LOCAL_RANK``); other devices unchanged."""
+    if device == "cuda":
+        return torch.device("cuda", dist.local_rank)
+    return torch.device(device)

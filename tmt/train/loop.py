@@ -1,0 +1,324 @@
+"""The training loop: six-direction summed loss, AdamW, warm-up + cosine, exact resume, DDP.
+
+Exact resume: the data order of step ``k`` is a pure function of ``(seed, k, rank)``, and a
+checkpoint holds the model, optimizer, scheduler and RNG states. A run killed after a
+checkpoint and resumed therefore ends with the same weights as an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import random
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+from torch import Tensor
+from tqdm import tqdm
+
+from tmt.errors import TmtError
+from tmt.modality import DIRECTIONS, MODALITIES, Modality
+from tmt.train.config import TrainConfig
+from tmt.train.distributed import Dist, local_device
+from tmt.translator.checkpoint import atomic_write
+from tmt.translator.config import TranslatorConfig, preset
+from tmt.translator.model import Example, Translator
+from tmt.vocab import Vocabulary
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT = "last.pt"
+
+
+class HasTokens(Protocol):
+    def tokens(self, modality: Modality | str) -> Tensor | None: ...
+
+
+def as_example(item: HasTokens | Mapping[Modality, Tensor]) -> Example:
+    """A store record (``TokenExample``) or a plain mapping → ``{modality: local ids}``."""
+    if isinstance(item, Mapping):
+        return item
+    out = {}
+    for m in MODALITIES:
+        ids = item.tokens(m)
+        if ids is not None:
+            out[m] = torch.as_tensor(ids, dtype=torch.long)
+    return out
+
+
+def batch_indices(num_examples: int, batch_size: int, step: int, seed: int, dist: Dist) -> list[int]:
+    """Example indices of ``step`` for this rank: a pure function of its arguments.
+
+    Each epoch is a fresh permutation (seeded by ``seed`` and the epoch); the global batch is
+    ``batch_size * world_size`` examples, of which each rank takes its contiguous share.
+    """
+    global_batch = batch_size * dist.world_size
+    per_epoch = max(1, num_examples // global_batch)
+    epoch, within = divmod(step, per_epoch)
+    perm = np.random.default_rng([seed, epoch]).permutation(num_examples)
+    start = within * global_batch + dist.rank * batch_size
+    return [int(i) for i in perm[start : start + batch_size] % num_examples]
+
+
+def lr_lambda(config: TrainConfig) -> Callable[[int], float]:
+    def factor(step: int) -> float:
+        if step < config.warmup_steps:
+            return (step + 1) / config.warmup_steps
+        span = max(1, config.max_steps - config.warmup_steps)
+        progress = min(1.0, (step - config.warmup_steps) / span)
+        cosine = 0.5 * (1.0 + math.cos(math.pi * progress))
+        return config.min_lr_ratio + (1.0 - config.min_lr_ratio) * cosine
+
+    return factor
+
+
+def make_optimizer(model: torch.nn.Module, config: TrainConfig) -> torch.optim.AdamW:
+    # No weight decay on biases, LayerNorms and 1-D tables (BERT's recipe).
+    decay, no_decay = [], []
+    for _, param in {id(p): (n, p) for n, p in model.named_parameters()}.values():
+        (decay if param.dim() >= 2 else no_decay).append(param)
+    return torch.optim.AdamW(
+        [
+            {"params": decay, "weight_decay": config.weight_decay},
+            {"params": no_decay, "weight_decay": 0.0},
+        ],
+        lr=config.lr,
+        betas=config.betas,
+    )
+
+
+def build_translator(config: TrainConfig, vocab_sizes: Mapping[str, int]) -> Translator:
+    """The model a run starts from: a preset, a BERT init, or a checkpoint to fine-tune."""
+    if config.init_from:
+        translator = Translator.load(config.init_from)
+        expected = Vocabulary.from_sizes(vocab_sizes)
+        if translator.vocab != expected:
+            raise TmtError(
+                f"init_from {config.init_from} has vocabulary {translator.vocab} but the data "
+                f"needs {expected}"
+            )
+        return translator
+    if config.init_from_bert:
+        from tmt.translator.interop import config_from_bert, load_bert_weights, read_bert_checkpoint
+
+        bert_config, _ = read_bert_checkpoint(config.init_from_bert)
+        tconfig = config_from_bert(bert_config)
+    else:
+        tconfig = preset(config.preset)
+    tconfig = TranslatorConfig.from_dict({**tconfig.to_dict(), **config.model})
+    translator = Translator(tconfig, Vocabulary.from_sizes(vocab_sizes))
+    if config.init_from_bert:
+        load_bert_weights(translator, config.init_from_bert)
+    return translator
+
+
+@dataclass
+class TrainResult:
+    step: int
+    train_loss: float
+    valid_loss: dict[str, float]
+    seconds: float
+    tokens_per_second: float
+
+
+class Trainer:
+    """Runs :class:`TrainConfig` over in-memory or memory-mapped examples.
+
+    ``train_data`` / ``valid_data``: sequences of store records or ``{modality: ids}`` maps.
+    """
+
+    def __init__(
+        self,
+        config: TrainConfig,
+        train_data: Sequence[Any],
+        valid_data: Sequence[Any] = (),
+        *,
+        vocab_sizes: Mapping[str, int] | None = None,
+        dist: Dist | None = None,
+    ) -> None:
+        if len(train_data) == 0:
+            raise TmtError("no training examples")
+        self.config = config
+        self.train_data = train_data
+        self.valid_data = valid_data
+        self.dist = dist or Dist.single()
+        self.directions = config.parsed_directions()
+        self.out_dir = Path(config.out_dir)
+        if config.num_threads:
+            torch.set_num_threads(config.num_threads)
+        sizes = vocab_sizes or config.vocab
+        if not sizes:
+            raise TmtError("vocabulary sizes unknown: set 'vocab' in the config or use a store")
+        # Same initial weights on every rank: seed before building the model.
+        _seed_everything(config.seed)
+        self.device = local_device(config.device, self.dist)
+        self.translator = build_translator(config, sizes).to(self.device)
+        self.model = self.dist.wrap(self.translator)
+        self.optimizer = make_optimizer(self.translator, config)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lr_lambda(config))
+        self.step = 0
+        # Dropout differs per rank (as in any DDP run); it is seeded so a run is reproducible.
+        _seed_everything(config.seed * 1000 + 1 + self.dist.rank)
+
+    # -- checkpoints ----------------------------------------------------------------------
+
+    def checkpoint_path(self) -> Path:
+        return self.out_dir / CHECKPOINT
+
+    def save_checkpoint(self) -> None:
+        """Atomically write the full training state (rank 0 only)."""
+        if not self.dist.is_main:
+            return
+        state = {
+            "step": self.step,
+            "model": self.translator.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "rng": _rng_state(),
+            "config": self.config.to_dict(),
+        }
+        atomic_write(self.checkpoint_path(), lambda tmp: torch.save(state, tmp))
+
+    def maybe_resume(self) -> bool:
+        path = self.checkpoint_path()
+        if not path.is_file():
+            return False
+        try:
+            state = torch.load(path, map_location=self.device, weights_only=True)
+        except Exception as error:  # a truncated/corrupt file
+            raise TmtError(f"cannot read checkpoint {path}: {error}") from None
+        try:
+            self.translator.load_state_dict(state["model"])
+        except RuntimeError as error:
+            first = str(error).splitlines()[0]
+            raise TmtError(f"checkpoint {path} does not match the configured model: {first}") from None
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.step = int(state["step"])
+        _set_rng_state(state["rng"])
+        if self.dist.rank != 0:  # rank 0 saved its own dropout RNG; others re-derive theirs
+            _seed_everything(self.config.seed * 1000 + 1 + self.dist.rank + self.step)
+        log.info("resumed from %s at step %d", path, self.step)
+        return True
+
+    # -- loop -----------------------------------------------------------------------------
+
+    def train_step(self) -> tuple[float, int]:
+        config = self.config
+        indices = batch_indices(len(self.train_data), config.batch_size, self.step, config.seed, self.dist)
+        examples = [as_example(self.train_data[i]) for i in indices]
+        batch = self.translator.make_batch(examples, self.directions)
+        self.model.train()
+        self.optimizer.zero_grad(set_to_none=True)
+        if batch is None:  # no example had both modalities of any direction
+            loss = torch.zeros((), device=self.device)
+            tokens = 0
+        else:
+            batch = batch.to(self.device)
+            loss, _ = self.model(batch, config.label_smoothing)
+            tokens = int((batch.target != 0).sum()) + sum(batch.source_lens)
+        if loss.requires_grad:
+            loss.backward()
+        if config.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(self.translator.parameters(), config.grad_clip)
+        self.optimizer.step()
+        self.scheduler.step()
+        self.step += 1
+        return float(loss.detach()), tokens
+
+    @torch.no_grad()
+    def validate(self) -> dict[str, float]:
+        """Mean per-direction loss (label smoothing off) on the validation examples."""
+        n = min(len(self.valid_data), self.config.valid_examples)
+        if n == 0:
+            return {}
+        self.translator.eval()
+        sums = torch.zeros(len(DIRECTIONS))
+        counts = torch.zeros(len(DIRECTIONS))
+        for start in range(0, n, self.config.batch_size):
+            examples = [as_example(self.valid_data[i]) for i in range(start, min(n, start + self.config.batch_size))]
+            batch = self.translator.make_batch(examples, self.directions)
+            if batch is None:
+                continue
+            _, per_direction = self.translator(batch.to(self.device), 0.0)
+            present = ~torch.isnan(per_direction.cpu())
+            sums[present] += per_direction.cpu()[present]
+            counts[present] += 1
+        return {
+            f"{s.value}-{t.value}": float(sums[i] / counts[i])
+            for i, (s, t) in enumerate(DIRECTIONS)
+            if counts[i] > 0
+        }
+
+    def fit(self, on_step: Callable[[int], None] | None = None) -> TrainResult:
+        """Train to ``max_steps`` (resuming if a checkpoint exists); save the final model.
+
+        ``on_step(step)`` is called after every step (tests use it to interrupt a run).
+        A Ctrl-C writes a checkpoint before stopping, so nothing is lost.
+        """
+        config = self.config
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        if self.dist.is_main:
+            (self.out_dir / "config.yaml").write_text(json.dumps(config.to_dict(), indent=2))
+        self.maybe_resume()
+        started = time.perf_counter()
+        tokens_seen = 0
+        running = float("nan")
+        valid: dict[str, float] = {}
+        bar = tqdm(
+            total=config.max_steps, initial=self.step, desc="train", unit="step",
+            disable=not self.dist.is_main, dynamic_ncols=True,
+        )
+        try:
+            while self.step < config.max_steps:
+                loss, tokens = self.train_step()
+                tokens_seen += tokens
+                running = loss if math.isnan(running) else 0.95 * running + 0.05 * loss
+                bar.update(1)
+                if self.step % config.log_every == 0 or self.step == config.max_steps:
+                    bar.set_postfix(loss=f"{running:.3f}", lr=f"{self.scheduler.get_last_lr()[0]:.2e}")
+                if self.step % config.valid_every == 0 or self.step == config.max_steps:
+                    valid = self.validate()
+                    if valid and self.dist.is_main:
+                        bar.write(f"step {self.step} valid " + " ".join(f"{k}={v:.3f}" for k, v in valid.items()))
+                if self.step % config.checkpoint_every == 0:
+                    self.save_checkpoint()
+                if on_step is not None:
+                    on_step(self.step)
+        except KeyboardInterrupt:
+            self.save_checkpoint()
+            bar.close()
+            raise
+        bar.close()
+        self.save_checkpoint()
+        if self.dist.is_main:
+            self.translator.save(self.out_dir / "model")
+        seconds = time.perf_counter() - started
+        return TrainResult(
+            step=self.step,
+            train_loss=running,
+            valid_loss=valid,
+            seconds=seconds,
+            tokens_per_second=tokens_seen / max(seconds, 1e-9),
+        )
+
+
+def _seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def _rng_state() -> dict[str, Any]:
+    return {"torch": torch.get_rng_state(), "python": list(random.getstate()[1]), "pyver": random.getstate()[0]}
+
+
+def _set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    random.setstate((state["pyver"], tuple(state["python"]), None))
