@@ -161,4 +161,4 @@ def train_step(
         g_loss = g_loss + dur
     g_loss.backward()
     opt_g.step()
-    return {"d": float(d_loss), "g": float(g_loss), "mel": float(mel), "dur": float(dur)}
+    return {k: float(v.detach()) for k, v in (("d", d_loss), ("g", g_loss), ("mel", mel), ("dur", dur))}

@@ -70,6 +70,7 @@ class MelFrontEnd:
         spec = self.inverse_mel(power).clamp_min(0.0)  # (n_fft/2+1, F) power spectrum
         # rand_init=False makes decode deterministic (same units → same audio).
         self.griffin_lim.rand_init = False
-        wave = self.griffin_lim(spec)
+        wave = self.griffin_lim(spec)  # centred frames: (F - 1) * hop samples
+        wave = torch.nn.functional.pad(wave, (0, log_mel.shape[-1] * self.cfg.hop - wave.shape[-1]))
         peak = wave.abs().max().clamp_min(1e-4)
         return (wave * (0.9 / peak)).numpy().astype(np.float32)

@@ -1,0 +1,65 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from speech_fixtures import utterance
+
+from tmt.errors import TmtError
+from tmt.modality import Codec, Modality
+from tmt.speech.codec import SpeechCodec
+from tmt.speech.features import MfccFeatures
+from tmt.speech.quantizer import KMeansQuantizer
+from tmt.speech.tokenizer import SpeechTokenizer
+from tmt.speech.unit_mel import UnitMelConfig, UnitMelModel, UnitMelVocoder
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def codec():
+    waves = [utterance(s, seconds=0.8) for s in range(4)]
+    feats = MfccFeatures()
+    frames = torch.cat(feats.forward_batch([torch.from_numpy(w) for w in waves]))
+    tok = SpeechTokenizer(feats, KMeansQuantizer.fit(frames, k=20, niter=5))
+    torch.manual_seed(0)
+    return SpeechCodec(tok, UnitMelVocoder(UnitMelModel(UnitMelConfig.tiny()))), waves
+
+
+def test_speech_codec_implements_the_codec_protocol(codec, tmp_path):
+    c, waves = codec
+    assert isinstance(c, Codec) and c.modality is Modality.SPEECH
+    ids = c.encode(waves[0])
+    assert ids.dtype == torch.long and ids.ndim == 1 and int(ids.max()) < c.vocab_size == 20
+    wave = c.decode(ids)
+    assert wave.dtype == np.float32 and wave.ndim == 1 and len(wave) >= 320 * len(ids)
+    assert [len(x) for x in c.encode_batch(waves)] == [len(c.encode(w)) for w in waves]
+    c.save(tmp_path / "codec")
+    assert sorted(p.name for p in (tmp_path / "codec").iterdir()) == ["config.json", "tokenizer", "vocoder"]
+    again = SpeechCodec.load(tmp_path / "codec")
+    assert torch.equal(again.encode(waves[1]), c.encode(waves[1]))
+    assert len(again.decode(ids)) == len(wave)
+
+
+def test_codec_errors_are_one_line(codec, tmp_path):
+    c, _ = codec
+    with pytest.raises(TmtError, match="unit ids must be in"):
+        c.decode(torch.tensor([0, 25]))
+    with pytest.raises(TmtError, match="empty unit sequence"):
+        c.decode(torch.tensor([], dtype=torch.long))
+    with pytest.raises(TmtError, match="not a speech codec"):
+        SpeechCodec.load(tmp_path)
+
+
+def test_shipped_default_codec_loads_and_tokenizers_dir_has_no_python():
+    shipped = REPO / "tokenizers" / "speech"
+    assert not list((REPO / "tokenizers").rglob("*.py"))
+    if not (shipped / "config.json").exists():
+        pytest.skip("default speech codec not shipped in this checkout")
+    c = SpeechCodec.load()
+    assert c.vocab_size == 200
+    ids = c.encode(utterance(7, seconds=1.0))
+    assert 0 <= int(ids.min()) and int(ids.max()) < 200
+    assert len(c.decode(ids)) > 0

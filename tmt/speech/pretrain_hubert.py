@@ -1,0 +1,130 @@
+"""Recipe step: pretrain a small HuBERT on corpus audio (HuBERT iteration 1, on CPU).
+
+    python -m tmt.speech.pretrain_hubert --corpus DIR --targets work/tok_mfcc --out work/hubert \
+        --minutes 30
+
+Masked prediction (HuBERT, Hsu et al. 2021): frames of the conv features are replaced by a
+learned mask embedding over random spans (p=0.08 starts, span 10, ~50% of frames) and the
+transformer must predict, at masked frames, the k-means cluster of the MFCC frame
+(iteration-1 targets; ``--targets`` is a fitted MFCC :class:`SpeechTokenizer`). The model is
+a ``transformers.HubertModel`` saved with ``save_pretrained``: it loads back through
+``HubertFeatures.from_pretrained`` like any HuggingFace HuBERT.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import time
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from tmt.speech.audio import load_audio
+from tmt.speech.corpus import read_manifest
+from tmt.speech.features import num_frames
+from tmt.speech.tokenizer import SpeechTokenizer
+
+
+def small_config(num_layers: int = 4):  # type: ignore[no-untyped-def]
+    """A small HuBERT (~3.5M parameters): 64-channel conv front end (its backward pass over raw
+    samples dominates CPU time), 4-layer 256-d transformer."""
+    from transformers import HubertConfig
+
+    return HubertConfig(
+        hidden_size=256, num_hidden_layers=num_layers, num_attention_heads=4, intermediate_size=1024,
+        conv_dim=(64,) * 7, feat_extract_norm="group", conv_bias=False,
+        num_conv_pos_embeddings=64, num_conv_pos_embedding_groups=8,
+        hidden_dropout=0.1, activation_dropout=0.0, attention_dropout=0.1, feat_proj_dropout=0.0,
+        layerdrop=0.0, mask_time_prob=0.08, mask_time_length=10,
+    )
+
+
+def span_mask(batch: int, frames: int, lengths: list[int], prob: float = 0.08, span: int = 10,
+              gen: torch.Generator | None = None) -> torch.Tensor:
+    """(B, F) bool: each valid frame starts a masked span of ``span`` frames with ``prob``."""
+    starts = torch.rand(batch, frames, generator=gen) < prob
+    mask = torch.zeros(batch, frames, dtype=torch.bool)
+    for offset in range(span):
+        mask[:, offset:] |= starts[:, : frames - offset]
+    valid = torch.arange(frames)[None, :] < torch.tensor(lengths)[:, None]
+    return mask & valid
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--corpus", required=True)
+    p.add_argument("--targets", required=True, help="fitted MFCC SpeechTokenizer (iteration-1 labels)")
+    p.add_argument("--out", required=True)
+    p.add_argument("--minutes", type=float, default=30.0)
+    p.add_argument("--layers", type=int, default=4)
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--crop-seconds", type=float, default=2.0)
+    p.add_argument("--max-utterances", type=int, default=6000)
+    p.add_argument("--lr", type=float, default=5e-4)
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args(argv)
+    torch.set_num_threads(1)
+    torch.manual_seed(args.seed)
+    from transformers import HubertModel
+
+    labeler = SpeechTokenizer.load(args.targets)
+    items = read_manifest(args.corpus, ("train",))
+    rng = random.Random(args.seed)
+    rng.shuffle(items)
+    items = items[: args.max_utterances]
+    # 1. audio + iteration-1 targets (MFCC k-means, one label per 20 ms frame)
+    t0 = time.time()
+    data: list[tuple[torch.Tensor, torch.Tensor]] = []
+    for it in items:
+        wave = load_audio(it.path)
+        data.append((torch.from_numpy(wave), labeler.frame_units(wave)))
+    print(f"labelled {len(data)} utterances in {time.time() - t0:.0f}s", flush=True)
+
+    model = HubertModel(small_config(args.layers))
+    head = nn.Linear(model.config.hidden_size, labeler.vocab_size)
+    params = list(model.parameters()) + list(head.parameters())
+    opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.01)
+    crop = int(args.crop_seconds * 16000)
+    gen = torch.Generator().manual_seed(args.seed)
+    deadline = time.time() + args.minutes * 60
+    warmup, step = 200, 0
+    model.train()
+    while time.time() < deadline:
+        batch = rng.sample(data, args.batch_size)
+        waves, labels, lengths = [], [], []
+        for wave, lab in batch:
+            # random crop aligned to the 320-sample frame grid so labels stay aligned
+            start = 320 * rng.randint(0, max(0, (len(wave) - crop) // 320))
+            w = wave[start : start + crop]
+            n = min(num_frames(len(w)), len(lab) - start // 320)
+            waves.append(F.pad(w, (0, crop - len(w))))
+            labels.append(F.pad(lab[start // 320 : start // 320 + n], (0, num_frames(crop) - n), value=-100))
+            lengths.append(n)
+        x, y = torch.stack(waves), torch.stack(labels)
+        mask = span_mask(len(batch), y.shape[1], lengths, gen=gen)
+        attn = torch.zeros_like(x, dtype=torch.long)
+        for i, w in enumerate(batch):
+            attn[i, : min(len(w[0]), crop)] = 1
+        hidden = model(x, attention_mask=attn, mask_time_indices=mask).last_hidden_state  # (B, F, D)
+        logits = head(hidden[:, : y.shape[1]])
+        loss = F.cross_entropy(logits[mask], y[mask], ignore_index=-100)
+        for group in opt.param_groups:
+            group["lr"] = args.lr * min(1.0, (step + 1) / warmup)
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 5.0)
+        opt.step()
+        step += 1
+        if step % 50 == 0:
+            acc = (logits[mask].argmax(-1) == y[mask]).float().mean().item()
+            print(f"step {step} loss {loss.item():.3f} masked acc {acc:.3f}", flush=True)
+        if step % 500 == 0:
+            model.save_pretrained(args.out)
+    model.save_pretrained(args.out)
+    print(f"done: {step} steps -> {args.out}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,92 @@
+"""Recipe step: compare unit inventories by how much of *what was said* they keep.
+
+    python -m tmt.speech.unit_probe --corpus DIR --tokenizer work/tok_a --tokenizer work/tok_b
+
+The criterion (a cheap stand-in for "speech→text error at equal training"): a linear probe
+reads the deduplicated unit sequence of an utterance as a bag of unit 1-3-grams (TF-IDF)
+and predicts, for each caption word, whether the word was spoken (one logistic regression
+per word). Trained on train-split utterances of every voice, scored on test-split
+utterances of every voice (held-out captions): macro-F1 over words. Units that encode the
+speaker instead of the content, or too few distinctions, score low; the figure is
+comparable between tokenizers because the probe, data and budget are the same.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import time
+from pathlib import Path
+
+import numpy as np
+
+from tmt.speech.corpus import SpeechItem, read_manifest
+from tmt.speech.tokenizer import SpeechTokenizer
+
+
+def unit_strings(tokenizer: SpeechTokenizer, items: list[SpeechItem]) -> tuple[list[str], float, float]:
+    """Unit sequences as 'u1 u7 ...' strings, plus units/s before and after deduplication."""
+    out, frames, units, seconds = [], 0, 0, 0.0
+    for start in range(0, len(items), 16):
+        chunk = items[start : start + 16]
+        for units_i, durs in tokenizer.encode_batch_with_durations([it.path for it in chunk]):
+            out.append(" ".join(f"u{int(u)}" for u in units_i))
+            frames += int(durs.sum())
+            units += len(units_i)
+            seconds += int(durs.sum()) * 0.02
+    return out, frames / seconds, units / seconds
+
+
+def probe(
+    tokenizer: SpeechTokenizer, train: list[SpeechItem], test: list[SpeechItem]
+) -> dict[str, float]:
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import f1_score
+
+    t0 = time.perf_counter()
+    x_train, _, _ = unit_strings(tokenizer, train)
+    x_test, fps, ups = unit_strings(tokenizer, test)
+    encode_s = time.perf_counter() - t0
+    vocab = sorted({w for it in train for w in it.text.split()})
+    y_train = np.array([[w in it.text.split() for w in vocab] for it in train])
+    y_test = np.array([[w in it.text.split() for w in vocab] for it in test])
+    keep = [j for j in range(len(vocab)) if 0.02 < y_train[:, j].mean() < 0.98]
+    vec = TfidfVectorizer(token_pattern=r"\S+", ngram_range=(1, 3), min_df=2, sublinear_tf=True)
+    a_train, a_test = vec.fit_transform(x_train), vec.transform(x_test)
+    scores = []
+    for j in keep:
+        clf = LogisticRegression(C=4.0, max_iter=300).fit(a_train, y_train[:, j])
+        scores.append(f1_score(y_test[:, j], clf.predict(a_test), zero_division=0.0))
+    return {
+        "word_f1": float(np.mean(scores)),
+        "words": float(len(keep)),
+        "frames_per_s": fps,
+        "units_per_s": ups,
+        "encode_s": encode_s,
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--corpus", required=True)
+    p.add_argument("--tokenizer", action="append", required=True)
+    p.add_argument("--train-utterances", type=int, default=3000)
+    p.add_argument("--test-utterances", type=int, default=600)
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args(argv)
+    import torch
+
+    torch.set_num_threads(1)
+    rng = random.Random(args.seed)
+    train = read_manifest(args.corpus, ("train",))
+    test = read_manifest(args.corpus, ("test",))
+    train = rng.sample(train, min(args.train_utterances, len(train)))
+    test = rng.sample(test, min(args.test_utterances, len(test)))
+    for path in args.tokenizer:
+        result = probe(SpeechTokenizer.load(Path(path)), train, test)
+        print(path, {k: round(v, 4) for k, v in result.items()}, flush=True)
+
+
+if __name__ == "__main__":
+    main()
