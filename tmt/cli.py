@@ -36,6 +36,161 @@ def _cmd_data_report(args: argparse.Namespace) -> None:
     print(json.dumps(report, indent=2) if args.json else format_bits_report(report))
 
 
+def _cmd_speech_encode(args: argparse.Namespace) -> None:
+    from tmt.speech.codec import SpeechCodec
+
+    units = SpeechCodec.load(args.codec).encode(args.audio)
+    print(" ".join(str(int(u)) for u in units))
+
+
+def _cmd_speech_resynth(args: argparse.Namespace) -> None:
+    from tmt.speech.audio import save_audio
+    from tmt.speech.codec import SpeechCodec
+
+    codec = SpeechCodec.load(args.codec)
+    units = codec.encode(args.audio)
+    save_audio(args.out, codec.decode(units), codec.sample_rate)
+    print(f"{len(units)} units -> {args.out}")
+
+
+def _parse_options(args: argparse.Namespace):  # -> DecodingOptions
+    from tmt.translator.generate import DecodingOptions
+
+    return DecodingOptions(
+        strategy=args.strategy,
+        beam_size=args.beam,
+        temperature=args.temperature,
+        top_k=args.top_k,
+        seed=args.seed,
+    )
+
+
+def _read_input(modality: str, value: str) -> object:
+    """Text is the argument itself (``-``: stdin); speech and image are files."""
+    from pathlib import Path
+
+    if modality == "text":
+        text = sys.stdin.read() if value == "-" else value
+        if not text.strip():
+            raise TmtError("empty text input: nothing to translate")
+        return text
+    if value == "-":
+        return sys.stdin.buffer.read()
+    path = Path(value)
+    if not path.is_file():
+        raise TmtError(f"input file not found: {value}")
+    return path
+
+
+def _write_output(modality: str, output: object, out: str | None) -> None:
+    from pathlib import Path
+
+    if modality == "text":
+        if out:
+            Path(out).write_text(f"{output}\n")
+        else:
+            print(output)
+        return
+    assert out is not None
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    if modality == "speech":
+        from tmt.speech.audio import save_audio
+
+        save_audio(out, output)  # type: ignore[arg-type]
+    else:
+        output.save(out)  # type: ignore[attr-defined]
+    print(out)
+
+
+def _default_output(source: str, value: str, target: str) -> str | None:
+    from pathlib import Path
+
+    if target == "text":
+        return None
+    suffix = {"speech": "wav", "image": "png"}[target]
+    stem = "stdin" if value == "-" or source == "text" else Path(value).stem
+    return f"{stem}.{target}.{suffix}"
+
+
+def _cmd_translate(args: argparse.Namespace) -> None:
+    from tmt.bundle import Bundle
+
+    if args.source == args.target:
+        raise TmtError(f"--from and --to are both {args.source}: choose two different modalities")
+    raw = _read_input(args.source, args.input)
+    options = _parse_options(args)
+    bundle = Bundle.load(args.model, device=args.device)
+    (result,) = bundle.translate([raw], args.source, args.target, options)
+    out = args.output or _default_output(args.source, args.input, args.target)
+    _write_output(args.target, result.output, out)
+
+
+def _cmd_encode(args: argparse.Namespace) -> None:
+    from tmt.bundle import Bundle
+    from tmt.modality import Modality
+
+    bundle = Bundle.load(args.model)
+    ids = bundle.encode(Modality.parse(args.modality), _read_input(args.modality, args.input))
+    print(" ".join(str(int(i)) for i in ids))
+
+
+def _cmd_decode(args: argparse.Namespace) -> None:
+    import torch
+
+    from tmt.bundle import Bundle
+    from tmt.modality import Modality
+
+    try:
+        ids = torch.tensor([int(x) for x in args.ids], dtype=torch.long)
+    except ValueError:
+        raise TmtError("ids must be integers") from None
+    if args.modality != "text" and not args.output:
+        raise TmtError(f"decoding {args.modality} needs an output file (-o OUT)")
+    bundle = Bundle.load(args.model)
+    _write_output(args.modality, bundle.decode(Modality.parse(args.modality), ids), args.output)
+
+
+def _cmd_tokenize(args: argparse.Namespace) -> None:
+    from tmt.data.tokenize import tokenize_dataset
+
+    summary = tokenize_dataset(
+        args.dataset, args.root, args.out, codecs_dir=args.codecs, shard=args.shard,
+        shard_size=args.shard_size,
+    )
+    print(summary)
+
+
+def _cmd_train(args: argparse.Namespace) -> None:
+    from tmt.train.run import run_training
+
+    result = run_training(args.config, args.set)
+    print(f"trained to step {result.step}: train loss {result.train_loss:.4f}, "
+          f"{result.tokens_per_second:.0f} tokens/s")
+
+
+def _cmd_models(args: argparse.Namespace) -> None:
+    from tmt.bundle import available_models
+    from tmt.translator.config import PRESETS
+    from tmt.translator.model import Translator
+    from tmt.vocab import Vocabulary
+
+    print("presets (parameters with the paper's 38921-id union vocabulary):")
+    for name, make in PRESETS.items():
+        import torch
+
+        config = make()
+        with torch.device("meta"):
+            n = Translator(config, Vocabulary.paper()).num_parameters()
+        print(f"  {name:8s} d={config.model_dim} layers={config.num_encoder_layers}+"
+              f"{config.num_decoder_layers} heads={config.num_attn_heads} "
+              f"ffn={config.ffn_inner_dim}  {n / 1e6:.1f}M")
+    models = available_models()
+    print("installed bundles:" if models else "installed bundles: none")
+    for m in models:
+        print(f"  {m['name']:8s} {m['parameters'] / 1e6:.1f}M parameters, vocabulary "
+              f"{m['vocab_size']}, codecs: {', '.join(m['codecs'])}  ({m['path']})")
+
+
 def build_parser() -> argparse.ArgumentParser:
     fmt = argparse.ArgumentDefaultsHelpFormatter
     parser = argparse.ArgumentParser(
@@ -45,6 +200,78 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=fmt,
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    modalities = ["speech", "image", "text"]
+
+    # -- translate -------------------------------------------------------------------------
+    tr = sub.add_parser(
+        "translate",
+        help="translate one input between speech, image and text",
+        description="Translate INPUT (a wav or image file, or the text itself; '-' reads "
+        "stdin). Text output goes to stdout unless -o; speech/image output goes to -o "
+        "(default: <input stem>.<target>.wav|png).",
+        formatter_class=fmt,
+    )
+    tr.add_argument("--from", dest="source", required=True, choices=modalities)
+    tr.add_argument("--to", dest="target", required=True, choices=modalities)
+    tr.add_argument("input", help="wav/image file, or the text itself ('-': stdin)")
+    tr.add_argument("-o", "--output", help="output file (text: default stdout)")
+    tr.add_argument("--model", default="shapes", help="bundle name under checkpoints/ or a path")
+    tr.add_argument("--strategy", default="beam", choices=["beam", "greedy", "sample"])
+    tr.add_argument("--beam", type=int, default=5, help="beam size")
+    tr.add_argument("--temperature", type=float, default=1.0, help="sampling temperature")
+    tr.add_argument("--top-k", type=int, default=0, help="sample among the k best (0: all)")
+    tr.add_argument("--seed", type=int, default=None, help="seed for sampling")
+    tr.add_argument("--device", default="cpu", help="torch device (cpu, cuda, cuda:1, ...)")
+    tr.set_defaults(handler=_cmd_translate)
+
+    # -- encode / decode -------------------------------------------------------------------
+    enc = sub.add_parser("encode", help="print the token ids of one item", formatter_class=fmt)
+    enc.add_argument("modality", choices=modalities)
+    enc.add_argument("input", help="wav/image file, or the text itself ('-': stdin)")
+    enc.add_argument("--model", default="shapes", help="bundle whose codecs to use")
+    enc.set_defaults(handler=_cmd_encode)
+    dec = sub.add_parser("decode", help="turn token ids back into a file or text", formatter_class=fmt)
+    dec.add_argument("modality", choices=modalities)
+    dec.add_argument("ids", nargs="+", help="codec-local ids, as `tmt encode` prints them")
+    dec.add_argument("-o", "--output", help="output file (required for speech and image)")
+    dec.add_argument("--model", default="shapes", help="bundle whose codecs to use")
+    dec.set_defaults(handler=_cmd_decode)
+
+    # -- tokenize --------------------------------------------------------------------------
+    tok = sub.add_parser(
+        "tokenize",
+        help="tokenize a whole corpus into a token store",
+        description="Encode every example of a corpus with the codecs and write a sharded, "
+        "resumable token store (a restarted run skips finished examples).",
+        formatter_class=fmt,
+    )
+    tok.add_argument("dataset", help="corpus reader (shapes)")
+    tok.add_argument("--root", required=True, help="corpus directory")
+    tok.add_argument("--out", required=True, help="token store directory")
+    tok.add_argument("--codecs", default=None,
+                     help="directory with speech/ image/ text/ codecs (default: the repo's tokenizers/)")
+    tok.add_argument("--shard", default=None, metavar="I/N",
+                     help="process part I of N (0-based) so that machines can split a corpus")
+    tok.add_argument("--shard-size", type=int, default=1000, help="examples per store shard")
+    tok.set_defaults(handler=_cmd_tokenize)
+
+    # -- train -----------------------------------------------------------------------------
+    train = sub.add_parser(
+        "train",
+        help="train the translator on token stores (torchrun for several processes)",
+        description="Train as FILE.yaml says (keys of tmt.train.config.TrainConfig). A run "
+        "resumes from OUT_DIR/last.pt; Ctrl-C writes a checkpoint. Several processes: "
+        "torchrun --nproc_per_node N -m tmt train --config FILE.yaml",
+        formatter_class=fmt,
+    )
+    train.add_argument("--config", required=True, help="YAML training config")
+    train.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                       help="override a config key (model.KEY for model fields); repeatable")
+    train.set_defaults(handler=_cmd_train)
+
+    # -- models ----------------------------------------------------------------------------
+    models = sub.add_parser("models", help="list presets and installed bundles", formatter_class=fmt)
+    models.set_defaults(handler=_cmd_models)
 
     # -- data ------------------------------------------------------------------------------
     data = sub.add_parser("data", help="generate or inspect corpora", formatter_class=fmt)
@@ -80,6 +307,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     report.add_argument("--json", action="store_true", help="print the report as JSON")
     report.set_defaults(handler=_cmd_data_report)
+
+    # -- speech codec ----------------------------------------------------------------------
+    speech = sub.add_parser("speech", help="speech codec: audio <-> discrete units", formatter_class=fmt)
+    speech_sub = speech.add_subparsers(dest="speech_command", metavar="ACTION", required=True)
+    codec_help = "speech codec directory (default: the shipped tokenizers/speech)"
+    enc = speech_sub.add_parser("encode", help="print the unit ids of an audio file", formatter_class=fmt)
+    enc.add_argument("audio", help="audio file (wav/flac/ogg/...; any rate, any channels)")
+    enc.add_argument("--codec", default=None, help=codec_help)
+    enc.set_defaults(handler=_cmd_speech_encode)
+    res = speech_sub.add_parser("resynth", help="audio -> units -> audio", formatter_class=fmt)
+    res.add_argument("audio", help="input audio file")
+    res.add_argument("--out", required=True, help="output wav")
+    res.add_argument("--codec", default=None, help=codec_help)
+    res.set_defaults(handler=_cmd_speech_resynth)
 
     return parser
 

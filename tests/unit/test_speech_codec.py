@@ -63,3 +63,20 @@ def test_shipped_default_codec_loads_and_tokenizers_dir_has_no_python():
     ids = c.encode(utterance(7, seconds=1.0))
     assert 0 <= int(ids.min()) and int(ids.max()) < 200
     assert len(c.decode(ids)) > 0
+
+
+def test_cli_encode_and_resynth(codec, tmp_path, capsys):
+    from tmt.cli import main
+    from tmt.speech.audio import load_audio, save_audio
+
+    c, waves = codec
+    c.save(tmp_path / "codec")
+    save_audio(tmp_path / "in.wav", waves[2])
+    assert main(["speech", "encode", str(tmp_path / "in.wav"), "--codec", str(tmp_path / "codec")]) == 0
+    printed = [int(t) for t in capsys.readouterr().out.split()]
+    assert printed == c.encode(tmp_path / "in.wav").tolist()
+    assert main(["speech", "resynth", str(tmp_path / "in.wav"), "--out", str(tmp_path / "out.wav"),
+                 "--codec", str(tmp_path / "codec")]) == 0
+    assert len(load_audio(tmp_path / "out.wav")) > 0
+    assert main(["speech", "encode", str(tmp_path / "missing.wav"), "--codec", str(tmp_path / "codec")]) == 2
+    assert "audio file not found" in capsys.readouterr().err

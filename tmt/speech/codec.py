@@ -89,9 +89,9 @@ class SpeechCodec:
         (out / "config.json").write_text(json.dumps(cfg, indent=2) + "\n")
 
     @classmethod
-    def load(cls, directory: str | Path = DEFAULT_DIR) -> SpeechCodec:
+    def load(cls, directory: str | Path | None = None) -> SpeechCodec:
         """Load a codec directory written by :meth:`save` (default: ``tokenizers/speech``)."""
-        path = Path(directory)
+        path = Path(directory) if directory is not None else DEFAULT_DIR
         cfg_path = path / "config.json"
         if not cfg_path.exists():
             raise TmtError(f"not a speech codec directory (no config.json): {path}")
