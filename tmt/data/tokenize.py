@@ -165,3 +165,38 @@ def shard_of(items: Iterable[T], i: int, n: int) -> Iterator[T]:
         key: Any = item if isinstance(item, str) else item.id  # type: ignore[attr-defined]
         if zlib.crc32(str(key).encode("utf-8")) % n == i:
             yield item
+
+
+def load_codecs(codecs_dir: str | Path | None = None) -> dict[Modality, Codec]:
+    """The codecs present in ``codecs_dir`` (subdirectories speech/ image/ text/)."""
+    from tmt.bundle import REPO_ROOT, load_codec
+
+    root = Path(codecs_dir) if codecs_dir is not None else REPO_ROOT / "tokenizers"
+    codecs = {m: load_codec(m, root / m.value) for m in MODALITIES if (root / m.value).is_dir()}
+    if not codecs:
+        raise TmtError(f"no codecs in {root} (expected speech/, image/ or text/ subdirectories)")
+    return codecs
+
+
+def tokenize_dataset(
+    dataset: str,
+    root: str | Path,
+    out: str | Path,
+    *,
+    codecs_dir: str | Path | None = None,
+    shard: str | None = None,
+    shard_size: int = 1000,
+    progress: bool = True,
+) -> TokenizeSummary:
+    """``tmt tokenize``: read a corpus, keep shard ``I/N`` of it, encode it into a store."""
+    from tmt.data.readers import read_dataset
+
+    examples: Iterable[RawExample] = read_dataset(dataset, root)
+    prefix = "shard"
+    if shard is not None:
+        i, n = parse_shard(shard)
+        examples = shard_of(examples, i, n)
+        prefix = f"part{i}of{n}"  # parallel writers into one store never share a shard name
+    codecs = load_codecs(codecs_dir)
+    with TokenStoreWriter(out, shard_size=shard_size, prefix=prefix) as writer:
+        return tokenize_corpus(examples, codecs, writer, progress=progress)

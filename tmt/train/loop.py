@@ -11,6 +11,7 @@ import json
 import logging
 import math
 import random
+import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -256,6 +257,15 @@ class Trainer:
             if counts[i] > 0
         }
 
+    def report(self, valid: dict[str, float], train_loss: float, bar: tqdm) -> None:
+        """Validation figures to stderr and to ``OUT_DIR/metrics.jsonl``."""
+        text = " ".join(f"{k}={v:.3f}" for k, v in valid.items())
+        bar.write(f"step {self.step} valid {text}", file=sys.stderr)
+        record = {"step": self.step, "train_loss": train_loss, "valid": valid,
+                  "lr": self.scheduler.get_last_lr()[0]}
+        with (self.out_dir / "metrics.jsonl").open("a") as f:
+            f.write(json.dumps(record) + "\n")
+
     def fit(self, on_step: Callable[[int], None] | None = None) -> TrainResult:
         """Train to ``max_steps`` (resuming if a checkpoint exists); save the final model.
 
@@ -286,7 +296,7 @@ class Trainer:
                 if self.step % config.valid_every == 0 or self.step == config.max_steps:
                     valid = self.validate()
                     if valid and self.dist.is_main:
-                        bar.write(f"step {self.step} valid " + " ".join(f"{k}={v:.3f}" for k, v in valid.items()))
+                        self.report(valid, running, bar)
                 if self.step % config.checkpoint_every == 0:
                     self.save_checkpoint()
                 if on_step is not None:

@@ -1,0 +1,34 @@
+"""Run by torchrun in test_distributed.py: train briefly, then save this rank's weights."""
+
+import sys
+
+import torch
+from safetensors.torch import save_file
+
+from tmt.train.config import TrainConfig
+from tmt.train.distributed import Dist
+from tmt.train.loop import Trainer
+from tmt.translator.checkpoint import translator_state
+
+sys.path.insert(0, str(__import__("pathlib").Path(__file__).parents[1] / "unit"))
+from test_train import MICRO, VOCAB, concepts  # noqa: E402
+
+out = sys.argv[1]
+torch.set_num_threads(1)
+dist = Dist.from_env()
+config = TrainConfig(out_dir=out, vocab=VOCAB, model={**MICRO, "dropout_p": 0.1}, batch_size=4,
+                     max_steps=6, lr=1e-3, warmup_steps=2, valid_every=1000, checkpoint_every=1000)
+trainer = Trainer(config, concepts(4) * 4, dist=dist)
+
+
+def save(name: str) -> None:
+    state = {k: v.contiguous() for k, v in translator_state(trainer.translator).items()}
+    save_file(state, f"{out}/{name}.safetensors")
+
+
+if dist.is_main:
+    save("init")
+trainer.fit()
+save(f"rank{dist.rank}")
+dist.barrier()
+dist.close()

@@ -1,0 +1,42 @@
+"""Corpus readers that yield :class:`RawExample` records for ``tmt tokenize``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+from tmt.data.records import RawExample
+from tmt.errors import TmtError
+
+#: Source name of the extra examples that carry tmt-shapes' random input voices.
+SHAPES_INPUT_VOICES = "shapes-input-voices"
+
+
+def shapes_examples(root: str | Path, *, input_voices: bool = True) -> Iterator[RawExample]:
+    """tmt-shapes: one example per item in the output voice (all six directions), plus, with
+    ``input_voices``, one per extra utterance in a random voice (source ``shapes-input-voices``;
+    training uses those as speech *input* only, so that generated speech keeps one voice)."""
+    from tmt.data.shapes import read_corpus
+
+    for item in read_corpus(root):
+        if not item.speech:
+            raise TmtError(f"tmt-shapes item {item.id} has no speech")
+        first = item.speech[0]
+        yield RawExample(id=item.id, split=item.split, source="shapes", speech=first.path,
+                         image=item.image, text=first.text)
+        if input_voices:
+            for k, ref in enumerate(item.speech[1:], start=1):
+                yield RawExample(id=f"{item.id}.v{k}", split=item.split,
+                                 source=SHAPES_INPUT_VOICES, speech=ref.path,
+                                 image=item.image, text=ref.text)
+
+
+READERS = {"shapes": shapes_examples}
+
+
+def read_dataset(name: str, root: str | Path) -> Iterator[RawExample]:
+    try:
+        reader = READERS[name]
+    except KeyError:
+        raise TmtError(f"unknown dataset {name!r} (known: {', '.join(sorted(READERS))})") from None
+    return reader(root)
