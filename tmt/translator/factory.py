@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import final
 
+import torch
+from fairseq2.gang import create_fake_gangs
 from fairseq2.models.transformer import (
     StandardFeedForwardNetwork,
     StandardMultiheadAttention,
@@ -52,6 +54,13 @@ class TranslatorFactory:
     def __init__(self, config: TranslatorConfig, vocab: Vocabulary) -> None:
         self._config = config
         self._vocab = vocab
+        # Explicit single-process gangs: otherwise every fairseq2 Linear asks the global
+        # dependency resolver, whose first use initialises all of fairseq2 (~4 s on 2 cores,
+        # it imports transformers and scipy) - too slow for a CLI's cold start. Tensor
+        # parallelism is not used; DDP wraps the finished model.
+        self._gangs = create_fake_gangs(torch.device("cpu"))
+        # Built on the default device (the meta device under ``with torch.device("meta")``).
+        self._device = torch.get_default_device()
 
     def create_model(self) -> TransformerModel:
         config, vocab = self._config, self._vocab
@@ -91,12 +100,19 @@ class TranslatorFactory:
         config = self._config
         bias = CausalAttentionBias() if causal else IdentityBias()
         sdpa = create_default_sdpa(bias, dropout_p=config.attn_dropout_p)
-        return StandardMultiheadAttention(config.model_dim, config.num_attn_heads, sdpa)
+        return StandardMultiheadAttention(
+            config.model_dim, config.num_attn_heads, sdpa, gangs=self._gangs, device=self._device
+        )
 
     def create_ffn(self) -> StandardFeedForwardNetwork:
         config = self._config
         return StandardFeedForwardNetwork(
-            config.model_dim, config.ffn_inner_dim, bias=True, inner_activation=nn.GELU()
+            config.model_dim,
+            config.ffn_inner_dim,
+            bias=True,
+            inner_activation=nn.GELU(),
+            gangs=self._gangs,
+            device=self._device,
         )
 
     def create_layer_norm(self) -> StandardLayerNorm:
