@@ -70,10 +70,12 @@ def train(
     out: Path | None = None,
     log_every: int = 100,
     seed: int = 0,
+    init: UnitMelModel | None = None,
 ) -> UnitMelModel:
+    """Train for ``minutes`` of wall time; the best model on ``valid_set`` is saved to ``out``."""
     torch.manual_seed(seed)
     rng = random.Random(seed)
-    model = UnitMelModel(config)
+    model = init if init is not None else UnitMelModel(config)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
     deadline = time.time() + minutes * 60
     step, best = 0, float("inf")
@@ -113,6 +115,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--dim", type=int, default=192)
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--cache", help="torch.save file for prepared examples (reused if present)")
+    p.add_argument("--init", help="continue from a saved vocoder directory")
     args = p.parse_args(argv)
     torch.set_num_threads(1)
     tok = SpeechTokenizer.load(args.tokenizer)
@@ -130,7 +133,9 @@ def main(argv: list[str] | None = None) -> None:
         if cache is not None:
             torch.save((train_set, valid_set), cache)
     cfg = UnitMelConfig(vocab_size=tok.vocab_size, dim=args.dim)
-    train(train_set, valid_set, cfg, minutes=args.minutes, batch_size=args.batch_size, out=Path(args.out))
+    init = UnitMelVocoder.load(args.init).model if args.init else None
+    train(train_set, valid_set, init.cfg if init else cfg, minutes=args.minutes,
+          batch_size=args.batch_size, out=Path(args.out), init=init)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,13 @@
 
     python -m tmt.speech.unit_probe --corpus DIR --tokenizer work/tok_a --tokenizer work/tok_b
 
-The criterion (a cheap stand-in for "speech→text error at equal training"): a linear probe
+Two criteria, both on test-split utterances of every voice:
+
+1. PNMI and phone purity (HuBERT paper, sec. 4): frame-level phone labels come from
+   PocketSphinx forced alignment of the known caption (its en-us acoustic model and CMU
+   dictionary; utterances it cannot align are skipped and counted). PNMI = I(phone; unit) /
+   H(phone) over 20 ms frames before deduplication; purity = P(most likely phone | unit).
+2. A word probe (a cheap stand-in for "speech→text error at equal training"): a linear probe
 reads the deduplicated unit sequence of an utterance as a bag of unit 1-3-grams (TF-IDF)
 and predicts, for each caption word, whether the word was spoken (one logistic regression
 per word). Trained on train-split utterances of every voice, scored on test-split
@@ -35,6 +41,68 @@ def unit_strings(tokenizer: SpeechTokenizer, items: list[SpeechItem]) -> tuple[l
             units += len(units_i)
             seconds += int(durs.sum()) * 0.02
     return out, frames / seconds, units / seconds
+
+
+_PAD = 4000  # 0.25 s of silence around the audio helps the aligner settle
+
+
+def phone_frames(wave: np.ndarray, text: str) -> np.ndarray | None:
+    """Phone label per 10 ms frame of ``wave`` from PocketSphinx forced alignment, or None."""
+    from pocketsphinx import Decoder
+
+    padded = np.concatenate([np.zeros(_PAD, np.float32), wave, np.zeros(_PAD, np.float32)])
+    pcm = (np.clip(padded, -1, 1) * 32767).astype("<i2").tobytes()
+    decoder = Decoder(samprate=16000, loglevel="FATAL", bestpath=False)
+    decoder.set_align_text(text)
+    try:
+        for first in (True, False):  # pass 1: word alignment; pass 2: phones within words
+            decoder.start_utt()
+            decoder.process_raw(pcm, full_utt=True)
+            decoder.end_utt()
+            if first:
+                decoder.set_alignment()
+        labels = np.full(len(padded) // 160 + 1, "SIL", dtype=object)
+        for word in decoder.get_alignment():
+            for phone in word:
+                labels[phone.start : phone.start + phone.duration] = phone.name
+        return labels
+    except RuntimeError:
+        return None
+
+
+def pnmi(tokenizer: SpeechTokenizer, items: list[SpeechItem]) -> dict[str, float]:
+    """Phone-normalized mutual information and phone purity of frame-level units."""
+    from tmt.speech.audio import load_audio
+
+    pairs: list[tuple[int, str]] = []
+    skipped = 0
+    for it in items:
+        wave = load_audio(it.path)
+        labels = phone_frames(wave, it.text)
+        if labels is None:
+            skipped += 1
+            continue
+        units = tokenizer.frame_units(wave).tolist()
+        for j, u in enumerate(units):
+            # centre of unit frame j (20 ms hop, 25 ms window) → 10 ms alignment frame
+            k = min(len(labels) - 1, (320 * j + 200 + _PAD) // 160)
+            pairs.append((u, labels[k]))
+    phones = sorted({p for _, p in pairs})
+    joint = np.zeros((tokenizer.vocab_size, len(phones)))
+    index = {p: i for i, p in enumerate(phones)}
+    for u, p in pairs:
+        joint[u, index[p]] += 1
+    pj = joint / joint.sum()
+    pu, pp = pj.sum(1, keepdims=True), pj.sum(0, keepdims=True)
+    nz = pj > 0
+    mi = float((pj[nz] * np.log(pj[nz] / (pu @ pp)[nz])).sum())
+    h_phone = float(-(pp[pp > 0] * np.log(pp[pp > 0])).sum())
+    return {
+        "pnmi": mi / h_phone,
+        "phone_purity": float(pj.max(1).sum()),
+        "aligned_utts": float(len(items) - skipped),
+        "skipped_utts": float(skipped),
+    }
 
 
 def probe(
@@ -73,6 +141,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--tokenizer", action="append", required=True)
     p.add_argument("--train-utterances", type=int, default=3000)
     p.add_argument("--test-utterances", type=int, default=600)
+    p.add_argument("--pnmi-utterances", type=int, default=300)
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
     import torch
@@ -84,7 +153,8 @@ def main(argv: list[str] | None = None) -> None:
     train = rng.sample(train, min(args.train_utterances, len(train)))
     test = rng.sample(test, min(args.test_utterances, len(test)))
     for path in args.tokenizer:
-        result = probe(SpeechTokenizer.load(Path(path)), train, test)
+        tokenizer = SpeechTokenizer.load(Path(path))
+        result = pnmi(tokenizer, test[: args.pnmi_utterances]) | probe(tokenizer, train, test)
         print(path, {k: round(v, 4) for k, v in result.items()}, flush=True)
 
 
