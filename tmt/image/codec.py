@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -101,7 +102,7 @@ class ImageCodec(nn.Module):
         return image_to_tensor(load_image(raw, self.image_size))
 
     @torch.inference_mode()
-    def encode_batch(self, images: list[ImageSource], batch_size: int = 64) -> torch.Tensor:
+    def encode_batch(self, images: Sequence[ImageSource], batch_size: int = 64) -> torch.Tensor:
         """Images (paths, bytes or PIL images) → LongTensor (B, 32) of ids, on the CPU."""
         if len(images) == 0:
             return torch.empty(0, self.num_tokens, dtype=torch.long)

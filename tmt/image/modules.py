@@ -30,6 +30,22 @@ class Attention(nn.Module):
         return self.out(y.transpose(1, 2).reshape(b, t, d))
 
 
+def sincos_2d(side: int, dim: int) -> torch.Tensor:
+    """Fixed 2-D sine-cosine position code (1, side*side, dim), row-major (MAE). Used to initialise
+    the learned position tables: with a tiny random init every position starts out alike and the
+    model spends thousands of steps producing position-independent blobs before breaking the tie."""
+    quarter = dim // 4
+    freqs = 1.0 / (100.0 ** (torch.arange(quarter, dtype=torch.float32) / max(1, quarter)))
+    coords = torch.arange(side, dtype=torch.float32)
+    ys, xs = torch.meshgrid(coords, coords, indexing="ij")
+    parts = []
+    for c in (ys.flatten(), xs.flatten()):
+        angles = c[:, None] * freqs[None, :]  # (side*side, quarter)
+        parts += [angles.sin(), angles.cos()]
+    table = torch.cat(parts, dim=1)
+    return F.pad(table, (0, dim - table.shape[1])).unsqueeze(0)
+
+
 def mlp(dim: int, ratio: int) -> nn.Sequential:
     return nn.Sequential(nn.Linear(dim, ratio * dim), nn.GELU(), nn.Linear(ratio * dim, dim))
 
@@ -64,7 +80,10 @@ class PatchEncoder(nn.Module):
     def __init__(self, cfg: ImageCodecConfig) -> None:
         super().__init__()
         self.patch = nn.Conv2d(3, cfg.vit_dim, kernel_size=cfg.patch_size, stride=cfg.patch_size)
-        self.pos = nn.Parameter(torch.randn(1, cfg.num_patches, cfg.vit_dim) * 0.02)
+        side = cfg.image_size // cfg.patch_size
+        self.pos = nn.Parameter(
+            sincos_2d(side, cfg.vit_dim)
+        )  # (1, N, vit_dim), learned from sin-cos
         self.blocks = nn.ModuleList(
             Block(cfg.vit_dim, cfg.vit_heads, cfg.mlp_ratio) for _ in range(cfg.vit_layers)
         )
