@@ -40,7 +40,7 @@ class UnitVocoder(Protocol):
     def save(self, directory: str | Path, half: bool = ...) -> None: ...
 
 
-_VOCODERS: dict[str, type] = {"unit_mel": UnitMelVocoder, "code_hifigan": CodeHiFiGANVocoder}
+_VOCODERS: dict[str, type[UnitMelVocoder] | type[CodeHiFiGANVocoder]] = {"unit_mel": UnitMelVocoder, "code_hifigan": CodeHiFiGANVocoder}
 
 
 def _vocoder_name(vocoder: UnitVocoder) -> str:

@@ -134,11 +134,10 @@ class CodeHiFiGAN(nn.Module):
         )
         self.post = weight_norm(nn.Conv1d(ch // 2 ** len(c.upsample_rates), 1, 7, padding=3))
         self.num_kernels = len(c.resblock_kernel_sizes)
-        for module in self.modules():
-            if isinstance(module, (nn.Conv1d, nn.ConvTranspose1d)) and module is not self.pre:
-                # HiFi-GAN init: N(0, 0.01) on generator convs (weight_norm's v).
-                if hasattr(module, "parametrizations"):
-                    module.parametrizations.weight.original1.data.normal_(0.0, 0.01)
+        for name, param in self.named_parameters():
+            # HiFi-GAN init: N(0, 0.01) on the generator convs after conv_pre (weight_norm's v)
+            if name.endswith("parametrizations.weight.original1") and not name.startswith("pre."):
+                param.data.normal_(0.0, 0.01)
 
     def generate(self, frame_units: torch.Tensor) -> torch.Tensor:
         """(B, F) units, one per 20 ms frame → (B, 1, F * hop) waveform in [-1, 1]."""

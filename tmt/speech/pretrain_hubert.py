@@ -78,8 +78,8 @@ def main(argv: list[str] | None = None) -> None:
     t0 = time.time()
     data: list[tuple[torch.Tensor, torch.Tensor]] = []
     for it in items:
-        wave = load_audio(it.path)
-        data.append((torch.from_numpy(wave), labeler.frame_units(wave)))
+        audio = load_audio(it.path)
+        data.append((torch.from_numpy(audio), labeler.frame_units(audio)))
     print(f"labelled {len(data)} utterances in {time.time() - t0:.0f}s", flush=True)
 
     model = HubertModel(small_config(args.layers))
@@ -105,8 +105,8 @@ def main(argv: list[str] | None = None) -> None:
         x, y = torch.stack(waves), torch.stack(labels)
         mask = span_mask(len(batch), y.shape[1], lengths, gen=gen)
         attn = torch.zeros_like(x, dtype=torch.long)
-        for i, w in enumerate(batch):
-            attn[i, : min(len(w[0]), crop)] = 1
+        for i, (full, _) in enumerate(batch):
+            attn[i, : min(len(full), crop)] = 1
         hidden = model(x, attention_mask=attn, mask_time_indices=mask).last_hidden_state  # (B, F, D)
         logits = head(hidden[:, : y.shape[1]])
         loss = F.cross_entropy(logits[mask], y[mask], ignore_index=-100)

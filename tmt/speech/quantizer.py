@@ -57,6 +57,7 @@ class KMeansQuantizer:
         # faiss warns (and subsamples) above 256 points per centroid; raise the cap instead.
         km = faiss.Kmeans(x.shape[1], k, niter=niter, seed=seed, max_points_per_centroid=10_000)
         km.train(x)
+        assert km.centroids is not None
         return cls(km.centroids.reshape(k, x.shape[1]))
 
     @classmethod

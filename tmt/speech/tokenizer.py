@@ -7,6 +7,7 @@ merged; the run lengths (durations, in 20 ms frames) are kept for the vocoder.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -120,12 +121,12 @@ class SpeechTokenizer:
         return self.encode_with_durations(raw)[0]
 
     def encode_batch_with_durations(
-        self, raws: list[AudioInput]
+        self, raws: Sequence[AudioInput]
     ) -> list[tuple[torch.Tensor, torch.Tensor]]:
         waves = [as_wave(r) for r in raws]
         return [deduplicate(self.quantizer.assign(f)) for f in self.frame_features(waves)]
 
-    def encode_batch(self, raws: list[AudioInput]) -> list[torch.Tensor]:
+    def encode_batch(self, raws: Sequence[AudioInput]) -> list[torch.Tensor]:
         """Batched :meth:`encode`; equal to encoding one by one."""
         return [u for u, _ in self.encode_batch_with_durations(raws)]
 
