@@ -44,10 +44,21 @@ class LMHead(Projection):
         self.layer_norm = StandardLayerNorm(model_dim, bias=True, eps=layer_norm_eps)
         self.embed = embed  # shared with the front-ends, not a copy
         self.bias = nn.Parameter(embed.weight.new_zeros(vocab_size))
+        self.restrict_to: tuple[range, int] | None = None
+        """At decode time: (the target modality's id range, EOS). Only those rows are
+        projected; the rest of the (N, S, V) logits are -inf. With the paper's 38921-id
+        union this skips ~99% of the head's work for speech and ~80% for images."""
 
     def forward(self, x: Tensor) -> Tensor:
         x = self.layer_norm(F.gelu(self.dense(x)))  # (N, S, M)
-        return F.linear(x, self.embed.weight, self.bias)  # (N, S, V)
+        if self.restrict_to is None:
+            return F.linear(x, self.embed.weight, self.bias)  # (N, S, V)
+        ids, eos = self.restrict_to
+        logits = x.new_full((*x.shape[:-1], self.output_dim), float("-inf"))
+        rows = slice(ids.start, ids.stop)
+        logits[..., rows] = F.linear(x, self.embed.weight[rows], self.bias[rows])
+        logits[..., eos] = F.linear(x, self.embed.weight[eos : eos + 1], self.bias[eos : eos + 1])[..., 0]
+        return logits
 
 
 class TranslatorFactory:
