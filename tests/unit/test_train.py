@@ -98,3 +98,24 @@ def test_resume_with_a_different_model_is_refused(tmp_path):
     other = Trainer(config(tmp_path, max_steps=4, model={**MICRO, "ffn_inner_dim": 96}), protos)
     with pytest.raises(TmtError, match="does not match the configured model"):
         other.fit()
+
+
+def test_source_directions_and_direction_sampling(tmp_path):
+    from tmt.data.records import TokenExample
+
+    c = concepts(1)[0]
+    items = [
+        TokenExample(id="a", source="shapes", speech=c[Modality.SPEECH], image=c[Modality.IMAGE], text=c[Modality.TEXT]),
+        TokenExample(id="b", source="voices", speech=c[Modality.SPEECH], image=c[Modality.IMAGE], text=c[Modality.TEXT]),
+        TokenExample(id="c", source="shapes", speech=c[Modality.SPEECH], text=c[Modality.TEXT]),
+    ]
+    trainer = Trainer(config(tmp_path, source_directions={"voices": ["speech-text", "speech-image"]}), items)
+    got = [(ex[Modality.SPEECH] is not None, d) for ex, d in trainer.pairs([0, 1, 2], None)]
+    dirs = [d for _, d in got]
+    assert len(dirs) == 6 + 2 + 2
+    assert dirs[6:8] == [(Modality.SPEECH, Modality.IMAGE), (Modality.SPEECH, Modality.TEXT)]
+    sampled = Trainer(config(tmp_path, directions_per_example=2), items)
+    first = sampled.pairs([0, 1, 2], step=0)
+    assert len(first) == 2 + 2 + 2
+    assert [d for _, d in first] == [d for _, d in sampled.pairs([0, 1, 2], step=0)]  # deterministic
+    assert any([d for _, d in sampled.pairs([0], step=s)] != [d for _, d in first[:2]] for s in range(1, 6))

@@ -44,6 +44,16 @@ class TrainConfig:
     directions: list[str] = field(default_factory=lambda: [f"{s}-{t}" for s, t in DIRECTIONS])
     """Directions trained, as ``source-target``; the loss is summed over them."""
 
+    source_directions: dict[str, list[str]] = field(default_factory=dict)
+    """Per data source (a store record's ``source``), the directions its examples serve, e.g.
+    ``{shapes-input-voices: [speech-text, speech-image]}``: speech in extra voices is used as
+    input only, so that generated speech keeps the one voice the vocoder speaks."""
+
+    directions_per_example: int = 0
+    """0: every example contributes all its available directions to a batch; k: k of them,
+    drawn afresh each step (the batch still sums the loss over all six directions, at a
+    fraction of the compute per example)."""
+
     batch_size: int = 32
     """Examples per step and process (each example yields up to six directions)."""
 
@@ -69,9 +79,9 @@ class TrainConfig:
     num_threads: int | None = None
     """torch intra-op threads per process (None: torch's default)."""
 
-    def parsed_directions(self) -> list[tuple[Modality, Modality]]:
+    def parsed_directions(self, names: list[str] | None = None) -> list[tuple[Modality, Modality]]:
         out = []
-        for name in self.directions:
+        for name in self.directions if names is None else names:
             parts = name.split("-")
             if len(parts) != 2:
                 raise TmtError(f"direction {name!r} is not of the form source-target")
@@ -101,6 +111,8 @@ class TrainConfig:
         except TypeError as error:
             raise TmtError(f"{source}: {error}") from None
         config.parsed_directions()
+        for names in config.source_directions.values():
+            config.parsed_directions(names)
         for name in ("batch_size", "max_steps"):
             if getattr(config, name) < 1:
                 raise TmtError(f"{source}: {name} must be at least 1")

@@ -29,12 +29,13 @@ from tmt.train.config import TrainConfig
 from tmt.train.distributed import Dist, local_device
 from tmt.translator.checkpoint import atomic_write
 from tmt.translator.config import TranslatorConfig, preset
-from tmt.translator.model import Example, Translator
+from tmt.translator.model import Example, Translator, available_directions
 from tmt.vocab import Vocabulary
 
 log = logging.getLogger(__name__)
 
 CHECKPOINT = "last.pt"
+Direction = tuple[Modality, Modality]
 
 
 class HasTokens(Protocol):
@@ -150,6 +151,10 @@ class Trainer:
         self.valid_data = valid_data
         self.dist = dist or Dist.single()
         self.directions = config.parsed_directions()
+        self.source_directions = {
+            source: [d for d in config.parsed_directions(names) if d in self.directions]
+            for source, names in config.source_directions.items()
+        }
         self.out_dir = Path(config.out_dir)
         if config.num_threads:
             torch.set_num_threads(config.num_threads)
@@ -213,8 +218,7 @@ class Trainer:
     def train_step(self) -> tuple[float, int]:
         config = self.config
         indices = batch_indices(len(self.train_data), config.batch_size, self.step, config.seed, self.dist)
-        examples = [as_example(self.train_data[i]) for i in indices]
-        batch = self.translator.make_batch(examples, self.directions)
+        batch = self.translator.batch_from_pairs(self.pairs(indices, self.step))
         self.model.train()
         self.optimizer.zero_grad(set_to_none=True)
         if batch is None:  # no example had both modalities of any direction
@@ -233,6 +237,23 @@ class Trainer:
         self.step += 1
         return float(loss.detach()), tokens
 
+    def pairs(self, indices: Sequence[int], step: int | None) -> list[tuple[Example, Direction]]:
+        """(example, direction) pairs of a batch: each example's available directions, limited
+        by its source's ``source_directions`` and, for a training ``step``, sampled down to
+        ``directions_per_example`` (deterministically from seed, step and index)."""
+        out = []
+        for i in indices:
+            item = self.train_data[i] if step is not None else self.valid_data[i]
+            example = as_example(item)
+            allowed = self.source_directions.get(getattr(item, "source", ""), self.directions)
+            directions = available_directions(example, allowed)
+            k = self.config.directions_per_example
+            if step is not None and 0 < k < len(directions):
+                rng = np.random.default_rng([self.config.seed, step, i])
+                directions = [directions[j] for j in sorted(rng.choice(len(directions), k, replace=False))]
+            out.extend((example, d) for d in directions)
+        return out
+
     @torch.no_grad()
     def validate(self) -> dict[str, float]:
         """Mean per-direction loss (label smoothing off) on the validation examples."""
@@ -243,8 +264,8 @@ class Trainer:
         sums = torch.zeros(len(DIRECTIONS))
         counts = torch.zeros(len(DIRECTIONS))
         for start in range(0, n, self.config.batch_size):
-            examples = [as_example(self.valid_data[i]) for i in range(start, min(n, start + self.config.batch_size))]
-            batch = self.translator.make_batch(examples, self.directions)
+            indices = range(start, min(n, start + self.config.batch_size))
+            batch = self.translator.batch_from_pairs(self.pairs(indices, None))
             if batch is None:
                 continue
             _, per_direction = self.translator(batch.to(self.device), 0.0)

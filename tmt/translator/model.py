@@ -102,18 +102,21 @@ class Translator(nn.Module):
         directions: Sequence[tuple[Modality, Modality]] = DIRECTIONS,
     ) -> Seq2SeqBatch | None:
         """Expand examples into every direction whose two modalities they both have."""
+        return self.batch_from_pairs(
+            (example, d) for example in examples for d in available_directions(example, directions)
+        )
+
+    def batch_from_pairs(
+        self, pairs: Iterable[tuple[Example, tuple[Modality, Modality]]]
+    ) -> Seq2SeqBatch | None:
+        """Pad (example, direction) pairs into one batch; ``None`` when there are none."""
         sources, inputs, targets, dirs = [], [], [], []
-        for example in examples:
-            for src, tgt in directions:
-                if src not in example or tgt not in example:
-                    continue  # a direction needs both of its modalities
-                if example[src].numel() == 0 or example[tgt].numel() == 0:
-                    continue
-                sources.append(self.source_ids(src, example[src]))
-                dec_in, dec_out = self.target_ids(tgt, example[tgt])
-                inputs.append(dec_in)
-                targets.append(dec_out)
-                dirs.append(DIRECTIONS.index((src, tgt)))
+        for example, (src, tgt) in pairs:
+            sources.append(self.source_ids(src, example[src]))
+            dec_in, dec_out = self.target_ids(tgt, example[tgt])
+            inputs.append(dec_in)
+            targets.append(dec_out)
+            dirs.append(DIRECTIONS.index((src, tgt)))
         if not sources:
             return None
         source, source_lens = pad_stack(sources)
@@ -175,6 +178,14 @@ class Translator(nn.Module):
         from tmt.translator.checkpoint import load_translator
 
         return load_translator(directory, device=device)
+
+
+def available_directions(
+    example: Example, directions: Sequence[tuple[Modality, Modality]] = DIRECTIONS
+) -> list[tuple[Modality, Modality]]:
+    """The directions whose two modalities the example both has (non-empty)."""
+    have = {m for m, ids in example.items() if ids is not None and ids.numel() > 0}
+    return [(s, t) for s, t in directions if s in have and t in have]
 
 
 def check_modalities(source: Modality, target: Modality) -> None:
