@@ -110,12 +110,12 @@ def test_source_directions_and_direction_sampling(tmp_path):
         TokenExample(id="c", source="shapes", speech=c[Modality.SPEECH], text=c[Modality.TEXT]),
     ]
     trainer = Trainer(config(tmp_path, source_directions={"voices": ["speech-text", "speech-image"]}), items)
-    got = [(ex[Modality.SPEECH] is not None, d) for ex, d in trainer.pairs([0, 1, 2], None)]
+    got = [(ex[Modality.SPEECH] is not None, d) for ex, d in trainer.pairs(items, [0, 1, 2], None)]
     dirs = [d for _, d in got]
     assert len(dirs) == 6 + 2 + 2
     assert dirs[6:8] == [(Modality.SPEECH, Modality.IMAGE), (Modality.SPEECH, Modality.TEXT)]
     sampled = Trainer(config(tmp_path, directions_per_example=2), items)
-    first = sampled.pairs([0, 1, 2], step=0)
+    first = sampled.pairs(items, [0, 1, 2], step=0)
     assert len(first) == 2 + 2 + 2
-    assert [d for _, d in first] == [d for _, d in sampled.pairs([0, 1, 2], step=0)]  # deterministic
-    assert any([d for _, d in sampled.pairs([0], step=s)] != [d for _, d in first[:2]] for s in range(1, 6))
+    assert [d for _, d in first] == [d for _, d in sampled.pairs(items, [0, 1, 2], step=0)]  # deterministic
+    assert any([d for _, d in sampled.pairs(items, [0], step=s)] != [d for _, d in first[:2]] for s in range(1, 6))

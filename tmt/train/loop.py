@@ -218,7 +218,9 @@ class Trainer:
     def train_step(self) -> tuple[float, int]:
         config = self.config
         indices = batch_indices(len(self.train_data), config.batch_size, self.step, config.seed, self.dist)
-        batch = self.translator.batch_from_pairs(self.pairs(indices, self.step))
+        batch = self.translator.batch_from_pairs(
+            self.pairs(self.train_data, indices, self.step)
+        )
         self.model.train()
         self.optimizer.zero_grad(set_to_none=True)
         if batch is None:  # no example had both modalities of any direction
@@ -237,13 +239,15 @@ class Trainer:
         self.step += 1
         return float(loss.detach()), tokens
 
-    def pairs(self, indices: Sequence[int], step: int | None) -> list[tuple[Example, Direction]]:
+    def pairs(
+        self, data: Sequence[Any], indices: Sequence[int], step: int | None
+    ) -> list[tuple[Example, Direction]]:
         """(example, direction) pairs of a batch: each example's available directions, limited
         by its source's ``source_directions`` and, for a training ``step``, sampled down to
         ``directions_per_example`` (deterministically from seed, step and index)."""
         out = []
         for i in indices:
-            item = self.train_data[i] if step is not None else self.valid_data[i]
+            item = data[i]
             example = as_example(item)
             allowed = self.source_directions.get(getattr(item, "source", ""), self.directions)
             directions = available_directions(example, allowed)
@@ -265,7 +269,7 @@ class Trainer:
         counts = torch.zeros(len(DIRECTIONS))
         for start in range(0, n, self.config.batch_size):
             indices = range(start, min(n, start + self.config.batch_size))
-            batch = self.translator.batch_from_pairs(self.pairs(indices, None))
+            batch = self.translator.batch_from_pairs(self.pairs(self.valid_data, indices, None))
             if batch is None:
                 continue
             _, per_direction = self.translator(batch.to(self.device), 0.0)
