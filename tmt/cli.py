@@ -168,6 +168,27 @@ def _cmd_train(args: argparse.Namespace) -> None:
           f"{result.tokens_per_second:.0f} tokens/s")
 
 
+def _cmd_eval(args: argparse.Namespace) -> None:
+    import json
+    from pathlib import Path
+
+    from tmt.bundle import Bundle
+    from tmt.eval.shapes_eval import evaluate_shapes
+
+    bundle = Bundle.load(args.model, device=args.device)
+    reports = {
+        split: evaluate_shapes(bundle, args.corpus, split, limit=args.limit,
+                               options=_parse_options(args), cascade=args.cascade,
+                               batch_size=args.batch_size)
+        for split in args.split
+    }
+    text = json.dumps(reports, indent=2)
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(text + "\n")
+    print(text)
+
+
 def _cmd_models(args: argparse.Namespace) -> None:
     from tmt.bundle import available_models
     from tmt.translator.config import PRESETS
@@ -268,6 +289,31 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                        help="override a config key (model.KEY for model fields); repeatable")
     train.set_defaults(handler=_cmd_train)
+
+    # -- eval ------------------------------------------------------------------------------
+    ev = sub.add_parser(
+        "eval",
+        help="six-task evaluation on a tmt-shapes split (JSON report)",
+        description="Translate every item of the split(s) in all six directions and score the "
+        "output: WER for speech->text; BLEU-4, CIDEr and attribute accuracy for image->text; "
+        "the speech judge's WER for ->speech; the image judge's attribute accuracy for ->image.",
+        formatter_class=fmt,
+    )
+    ev.add_argument("--corpus", required=True, help="tmt-shapes corpus directory")
+    ev.add_argument("--split", nargs="+", default=["test", "compositional"])
+    ev.add_argument("--model", default="shapes", help="bundle name or path")
+    ev.add_argument("--out", help="also write the JSON report here")
+    ev.add_argument("--limit", type=int, default=None, help="first N items of each split")
+    ev.add_argument("--cascade", action="store_true",
+                    help="also score speech->text->image through the same model")
+    ev.add_argument("--batch-size", type=int, default=32)
+    ev.add_argument("--strategy", default="beam", choices=["beam", "greedy", "sample"])
+    ev.add_argument("--beam", type=int, default=5, help="beam size")
+    ev.add_argument("--temperature", type=float, default=1.0)
+    ev.add_argument("--top-k", type=int, default=0)
+    ev.add_argument("--seed", type=int, default=None)
+    ev.add_argument("--device", default="cpu")
+    ev.set_defaults(handler=_cmd_eval)
 
     # -- models ----------------------------------------------------------------------------
     models = sub.add_parser("models", help="list presets and installed bundles", formatter_class=fmt)

@@ -1,0 +1,148 @@
+"""Six-task evaluation of a bundle on a tmt-shapes split, scored by the corpus judges.
+
+| direction      | metric                                                                 |
+| -------------- | ---------------------------------------------------------------------- |
+| speech→text    | WER against the spoken caption                                          |
+| image→text     | BLEU-4 and CIDEr against all reference captions; attribute accuracy     |
+| text→speech    | WER of the speech judge's transcript (+ its attribute accuracy)         |
+| image→speech   | same as text→speech                                                     |
+| text→image     | image judge attribute accuracy (all attributes right, and per attribute) |
+| speech→image   | same as text→image                                                      |
+
+Speech input is each item's utterance in a random *input* voice (the last in its list), so the
+speech directions are measured across voices, not on the vocoder's training voice.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from tmt.bundle import REPO_ROOT, Bundle
+from tmt.data.shapes import ShapesExample, read_corpus
+from tmt.data.shapes_world import attribute_accuracy, parse_caption
+from tmt.errors import TmtError
+from tmt.modality import DIRECTIONS, Modality
+from tmt.translator.generate import DecodingOptions, generate
+
+S, IM, T = Modality.SPEECH, Modality.IMAGE, Modality.TEXT
+JUDGE_DIR = REPO_ROOT / "checkpoints" / "judges" / "image"
+
+
+def caption_metrics(hypotheses: Sequence[str], references: Sequence[Sequence[str]]) -> dict[str, float]:
+    """BLEU-1..4 and CIDEr (pycocoevalcap; captions are already lower-case, no punctuation)."""
+    from pycocoevalcap.bleu.bleu import Bleu
+    from pycocoevalcap.cider.cider import Cider
+
+    gts = {i: list(refs) for i, refs in enumerate(references)}
+    res = {i: [hyp if hyp.strip() else "<empty>"] for i, hyp in enumerate(hypotheses)}
+    bleu, _ = Bleu(4).compute_score(gts, res, verbose=0)
+    cider, _ = Cider().compute_score(gts, res)
+    return {"bleu1": bleu[0], "bleu4": bleu[3], "cider": float(cider)}
+
+
+def _wer(hypotheses: Sequence[str], references: Sequence[str]) -> float:
+    from tmt.eval.speech_judge import word_error_rate
+
+    return word_error_rate(hypotheses, references)
+
+
+def _input_voice(item: ShapesExample) -> Path:
+    return item.speech[-1].path
+
+
+def evaluate_shapes(
+    bundle: Bundle,
+    corpus: str | Path,
+    split: str = "test",
+    *,
+    limit: int | None = None,
+    options: DecodingOptions | None = None,
+    directions: Sequence[tuple[Modality, Modality]] = DIRECTIONS,
+    judge_dir: str | Path = JUDGE_DIR,
+    batch_size: int = 32,
+    cascade: bool = False,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Translate every item of ``split`` in each direction and score it. Returns a JSON-able
+    report with the metrics, the number of items and the seconds each direction took."""
+    items = read_corpus(corpus, split)[:limit]
+    if not items:
+        raise TmtError(f"split {split!r} of {corpus} is empty")
+    options = options or DecodingOptions()
+    sources: dict[Modality, list[Any]] = {
+        S: [_input_voice(x) for x in items],
+        IM: [x.image for x in items],
+        T: [x.caption for x in items],
+    }
+    needed = {s for s, _ in directions} | ({S} if cascade else set())
+    encoded = {
+        m: [bundle.encode(m, raw) for raw in tqdm(sources[m], desc=f"encode {m.value}",
+                                                 disable=not progress, leave=False)]
+        for m in needed
+    }
+    refs = [x.attributes for x in items]
+    report: dict[str, Any] = {"split": split, "items": len(items), "corpus": str(corpus),
+                              "decoding": options.__dict__, "directions": {}}
+    judges: dict[str, Any] = {}
+
+    def translate(src: Modality, tgt: Modality, inputs: list[Any]) -> list[Any]:
+        ids = []
+        for k in tqdm(range(0, len(inputs), batch_size), desc=f"{src.value}->{tgt.value}",
+                      disable=not progress, leave=False):
+            chunk = [(src, e) for e in inputs[k : k + batch_size]]
+            ids.extend(generate(bundle.translator, chunk, tgt, options, batch_size=batch_size))
+        return ids
+
+    for src, tgt in directions:
+        start = time.perf_counter()
+        outputs = [bundle.decode(tgt, x) for x in translate(src, tgt, encoded[src])]
+        scores = _score(tgt, outputs, items, refs, judges, judge_dir)
+        scores["seconds"] = round(time.perf_counter() - start, 1)
+        report["directions"][f"{src.value}-{tgt.value}"] = scores
+    if cascade:
+        # The paper's question: speech -> text -> image with the same model, vs direct.
+        start = time.perf_counter()
+        texts = translate(S, T, encoded[S])
+        kept = [t if t.numel() else t.new_zeros(1) for t in texts]  # an empty text stays scorable
+        images = [bundle.decode(IM, x) for x in translate(T, IM, kept)]
+        scores = _score(IM, images, items, refs, judges, judge_dir)
+        scores["seconds"] = round(time.perf_counter() - start, 1)
+        report["directions"]["speech-text-image (cascade)"] = scores
+    return report
+
+
+def _score(
+    target: Modality,
+    outputs: list[Any],
+    items: list[ShapesExample],
+    refs: list[dict[str, Any]],
+    judges: dict[str, Any],
+    judge_dir: str | Path,
+) -> dict[str, Any]:
+    if target is T:
+        out: dict[str, Any] = {"wer": _wer(outputs, [x.caption for x in items])}
+        out.update(caption_metrics(outputs, [x.captions for x in items]))
+        out["attributes"] = attribute_accuracy([parse_caption(h) for h in outputs], refs)
+        out["examples"] = outputs[:3]
+        return out
+    if target is S:
+        if "speech" not in judges:
+            from tmt.eval.speech_judge import SpeechJudge
+
+            judges["speech"] = SpeechJudge(Path(items[0].image).parents[1] / "grammar.jsgf")
+        transcripts = [judges["speech"].transcribe(w, 16000) for w in outputs]
+        return {
+            "judge_wer": _wer(transcripts, [x.caption for x in items]),
+            "attributes": attribute_accuracy([parse_caption(h) for h in transcripts], refs),
+            "examples": transcripts[:3],
+        }
+    if "image" not in judges:
+        from tmt.eval.image_judge import ImageJudge
+
+        judges["image"] = ImageJudge.load(judge_dir)
+    return {"attributes": attribute_accuracy(judges["image"].predict(outputs), refs)}
