@@ -189,6 +189,40 @@ def _cmd_eval(args: argparse.Namespace) -> None:
     print(text)
 
 
+def _cmd_text_train(args: argparse.Namespace) -> None:
+    from tmt.data.shapes import read_corpus
+    from tmt.text import TextTokenizer
+
+    captions = [c for item in read_corpus(args.corpus, "train") for c in item.captions]
+    tokenizer = TextTokenizer.train(captions, vocab_size=args.vocab_size, min_frequency=1)
+    tokenizer.save(args.out)
+    print(f"{args.out}: WordPiece vocabulary of {tokenizer.vocab_size} from {len(captions)} captions")
+
+
+def _cmd_pack(args: argparse.Namespace) -> None:
+    from pathlib import Path
+
+    from tmt.bundle import REPO_ROOT, Bundle, write_bundle
+    from tmt.modality import MODALITIES
+    from tmt.translator.model import Translator
+
+    translator = Translator.load(args.translator)
+    codecs_root = Path(args.codecs) if args.codecs else REPO_ROOT / "tokenizers"
+    dirs = {m: codecs_root / m.value for m in MODALITIES if (codecs_root / m.value).is_dir()}
+    path = write_bundle(args.out, translator, dirs, name=args.name or Path(args.out).name)
+    bundle = Bundle.load(path)
+    for m in dirs:
+        bundle.codec(m)  # checks each codec's vocabulary against the translator's
+    print(f"{path}: {bundle.num_parameters() / 1e6:.1f}M parameters, codecs {sorted(d.value for d in dirs)}")
+
+
+def _cmd_demo(args: argparse.Namespace) -> None:
+    from tmt.demo import run_demo
+
+    for line in run_demo(args.out, model=args.model, examples=args.examples):
+        print(line)
+
+
 def _cmd_models(args: argparse.Namespace) -> None:
     from tmt.bundle import available_models
     from tmt.translator.config import PRESETS
@@ -314,6 +348,32 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--seed", type=int, default=None)
     ev.add_argument("--device", default="cpu")
     ev.set_defaults(handler=_cmd_eval)
+
+    # -- demo ------------------------------------------------------------------------------
+    demo = sub.add_parser("demo", help="translate the bundled examples in all six directions",
+                          formatter_class=fmt)
+    demo.add_argument("--out", default="demo_out", help="output directory")
+    demo.add_argument("--model", default="shapes", help="bundle name or path")
+    demo.add_argument("--examples", default=None, help="folder with speech.wav, image.png, text.txt "
+                      "(default: the repo's examples/)")
+    demo.set_defaults(handler=_cmd_demo)
+
+    # -- text / pack -----------------------------------------------------------------------
+    text = sub.add_parser("text", help="text codec: train a WordPiece vocabulary", formatter_class=fmt)
+    text_sub = text.add_subparsers(dest="text_command", metavar="ACTION", required=True)
+    ttrain = text_sub.add_parser("train", help="WordPiece on a tmt-shapes corpus's training captions",
+                                 formatter_class=fmt)
+    ttrain.add_argument("--corpus", required=True, help="tmt-shapes corpus directory")
+    ttrain.add_argument("--out", required=True, help="codec directory to write (e.g. tokenizers/text)")
+    ttrain.add_argument("--vocab-size", type=int, default=1000, help="upper bound on the vocabulary")
+    ttrain.set_defaults(handler=_cmd_text_train)
+    pack = sub.add_parser("pack", help="write a model bundle: a trained translator + codec directories",
+                          formatter_class=fmt)
+    pack.add_argument("translator", help="translator directory (OUT_DIR/model of tmt train)")
+    pack.add_argument("--codecs", default=None, help="folder with speech/ image/ text/ (default: tokenizers/)")
+    pack.add_argument("--out", required=True, help="bundle directory, e.g. checkpoints/shapes")
+    pack.add_argument("--name", default=None, help="bundle name (default: the directory name)")
+    pack.set_defaults(handler=_cmd_pack)
 
     # -- models ----------------------------------------------------------------------------
     models = sub.add_parser("models", help="list presets and installed bundles", formatter_class=fmt)
