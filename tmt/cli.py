@@ -56,12 +56,16 @@ def _cmd_speech_resynth(args: argparse.Namespace) -> None:
 def _parse_options(args: argparse.Namespace):  # -> DecodingOptions
     from tmt.translator.generate import DecodingOptions
 
+    limits = {}
+    if getattr(args, "max_len", None):
+        limits = {"max_text_len": args.max_len, "max_speech_len": args.max_len}
     return DecodingOptions(
         strategy=args.strategy,
         beam_size=args.beam,
         temperature=args.temperature,
         top_k=args.top_k,
         seed=args.seed,
+        **limits,
     )
 
 
@@ -276,6 +280,8 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--temperature", type=float, default=1.0, help="sampling temperature")
     tr.add_argument("--top-k", type=int, default=0, help="sample among the k best (0: all)")
     tr.add_argument("--seed", type=int, default=None, help="seed for sampling")
+    tr.add_argument("--max-len", type=int, default=None,
+                    help="cap on generated text/speech tokens (default: 64 text, 500 speech)")
     tr.add_argument("--device", default="cpu", help="torch device (cpu, cuda, cuda:1, ...)")
     tr.set_defaults(handler=_cmd_translate)
 

@@ -1,0 +1,120 @@
+"""A bundle of tiny random codecs + translator: load, translate all six ways, CLI round trips."""
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from tmt.bundle import Bundle, write_bundle
+from tmt.cli import main
+from tmt.errors import TmtError
+from tmt.modality import DIRECTIONS, Modality
+from tmt.translator.config import TranslatorConfig
+from tmt.translator.generate import DecodingOptions
+from tmt.translator.model import Translator
+from tmt.vocab import Vocabulary
+
+sys.path.insert(0, str(Path(__file__).parent))
+from speech_fixtures import SR, utterance  # noqa: E402
+from test_image_codec import small_config  # noqa: E402
+
+CAPTIONS = ["a small red circle on the left", "a large blue square at the top",
+            "a small green star below a large pink heart"]
+
+
+@pytest.fixture(scope="module")
+def bundle_dir(tmp_path_factory):
+    from tmt.image.codec import ImageCodec
+    from tmt.speech.audio import save_audio
+    from tmt.speech.codec import SpeechCodec
+    from tmt.speech.features import MfccFeatures
+    from tmt.speech.quantizer import KMeansQuantizer
+    from tmt.speech.tokenizer import SpeechTokenizer
+    from tmt.speech.unit_mel import UnitMelConfig, UnitMelModel, UnitMelVocoder
+    from tmt.text import TextTokenizer
+
+    torch.manual_seed(0)
+    root = tmp_path_factory.mktemp("bundle")
+    feats = MfccFeatures()
+    waves = [utterance(i) for i in range(3)]
+    frames = torch.cat(feats.forward_batch([torch.from_numpy(w) for w in waves]))
+    speech = SpeechCodec(SpeechTokenizer(feats, KMeansQuantizer.fit(frames, k=20, niter=5)),
+                         UnitMelVocoder(UnitMelModel(UnitMelConfig.tiny())))
+    speech.save(root / "codecs" / "speech")
+    ImageCodec(small_config()).save(root / "codecs" / "image")
+    text = TextTokenizer.train(CAPTIONS, vocab_size=200, min_frequency=1)
+    text.save(root / "codecs" / "text")
+    vocab = Vocabulary(speech_size=20, image_size=24, text_size=text.vocab_size)
+    config = TranslatorConfig(model_dim=32, num_encoder_layers=1, num_decoder_layers=1,
+                              num_attn_heads=2, ffn_inner_dim=64, max_seq_len=600)
+    write_bundle(root / "model", Translator(config, vocab),
+                 {m: root / "codecs" / m.value for m in Modality}, name="test")
+    save_audio(root / "in.wav", waves[0], SR)
+    Image.fromarray(np.full((16, 16, 3), 200, np.uint8)).save(root / "in.png")
+    return root
+
+
+def test_bundle_translates_all_six_directions(bundle_dir):
+    bundle = Bundle.load(bundle_dir / "model")
+    inputs = {Modality.SPEECH: bundle_dir / "in.wav", Modality.IMAGE: bundle_dir / "in.png",
+              Modality.TEXT: CAPTIONS[0]}
+    options = DecodingOptions(beam_size=2, max_speech_len=8, max_text_len=6)
+    for src, tgt in DIRECTIONS:
+        results = bundle.translate([inputs[src], inputs[src]], src, tgt, options)
+        assert len(results) == 2
+        out = results[0].output
+        if tgt is Modality.TEXT:
+            assert isinstance(out, str)
+        elif tgt is Modality.SPEECH:
+            assert isinstance(out, np.ndarray) and out.ndim == 1 and out.dtype == np.float32
+        else:
+            assert isinstance(out, Image.Image) and len(results[0].ids) == 32
+    with pytest.raises(TmtError, match="both text|cannot translate"):
+        bundle.translate(["x"], "text", "text")
+
+
+def test_codec_vocabulary_mismatch_is_refused(bundle_dir, tmp_path):
+    meta = json.loads((bundle_dir / "model" / "bundle.json").read_text())
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "translator").symlink_to(bundle_dir / "model" / "translator")
+    meta["codecs"]["text"] = str(bundle_dir / "codecs" / "image")
+    (tmp_path / "m" / "bundle.json").write_text(json.dumps(meta))
+    bundle = Bundle.load(tmp_path / "m")
+    with pytest.raises(TmtError):
+        bundle.encode(Modality.TEXT, "a red circle")
+
+
+def test_cli_translate_encode_decode_round_trip(bundle_dir, tmp_path, capsys):
+    model = str(bundle_dir / "model")
+    out = tmp_path / "out.png"
+    assert main(["translate", "--from", "text", "--to", "image", CAPTIONS[1], "-o", str(out),
+                 "--model", model, "--beam", "2"]) == 0
+    assert Image.open(out).size == (16, 16)
+    wav = tmp_path / "out.wav"
+    assert main(["translate", "--from", "image", "--to", "speech", str(bundle_dir / "in.png"),
+                 "-o", str(wav), "--model", model, "--max-len", "6"]) == 0
+    assert wav.stat().st_size > 44
+    capsys.readouterr()
+    assert main(["translate", "--from", "speech", "--to", "text", str(bundle_dir / "in.wav"),
+                 "--model", model, "--max-len", "5", "--strategy", "greedy"]) == 0
+    capsys.readouterr()  # an untrained model's text; only the exit code matters here
+    assert main(["encode", "text", CAPTIONS[0], "--model", model]) == 0
+    ids = capsys.readouterr().out.split()
+    assert main(["decode", "text", *ids, "--model", model]) == 0
+    assert capsys.readouterr().out.strip() == CAPTIONS[0]
+    bad = tmp_path / "bad.wav"
+    bad.write_bytes(b"not a wav at all")
+    assert main(["translate", "--from", "speech", "--to", "text", str(bad), "--model", model]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("tmt: error:") and err.count("\n") == 1
+
+
+def test_pack_writes_a_loadable_bundle(bundle_dir, tmp_path, capsys):
+    assert main(["pack", str(bundle_dir / "model" / "translator"), "--codecs",
+                 str(bundle_dir / "codecs"), "--out", str(tmp_path / "packed")]) == 0
+    assert "codecs ['image', 'speech', 'text']" in capsys.readouterr().out
+    assert Bundle.load(tmp_path / "packed").translator.vocab.speech_size == 20
