@@ -13,7 +13,7 @@ the image encoder or the vocoder's weights it does not need.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -153,7 +153,7 @@ def read_bundle_meta(path: Path) -> dict[str, Any]:
 def write_bundle(
     directory: str | Path,
     translator: Translator,
-    codec_dirs: dict[Modality, str | Path],
+    codec_dirs: Mapping[Modality, str | Path],
     *,
     name: str,
     fp16: bool = True,

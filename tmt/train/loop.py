@@ -82,7 +82,8 @@ def lr_lambda(config: TrainConfig) -> Callable[[int], float]:
 
 def make_optimizer(model: torch.nn.Module, config: TrainConfig) -> torch.optim.AdamW:
     # No weight decay on biases, LayerNorms and 1-D tables (BERT's recipe).
-    decay, no_decay = [], []
+    decay: list[torch.nn.Parameter] = []
+    no_decay: list[torch.nn.Parameter] = []
     for _, param in {id(p): (n, p) for n, p in model.named_parameters()}.values():
         (decay if param.dim() >= 2 else no_decay).append(param)
     return torch.optim.AdamW(
@@ -245,7 +246,7 @@ class Trainer:
         """(example, direction) pairs of a batch: each example's available directions, limited
         by its source's ``source_directions`` and, for a training ``step``, sampled down to
         ``directions_per_example`` (deterministically from seed, step and index)."""
-        out = []
+        out: list[tuple[Example, Direction]] = []
         for i in indices:
             item = data[i]
             example = as_example(item)

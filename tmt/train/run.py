@@ -38,9 +38,9 @@ def load_train_data(config: TrainConfig) -> tuple[Any, Any, dict[str, int]]:
 
     if not config.stores:
         raise TmtError("the config names no token stores ('stores: [DIR, ...]')")
-    for store in config.stores:
-        if not Path(store).is_dir():
-            raise TmtError(f"token store not found: {store}")
+    for path in config.stores:
+        if not Path(path).is_dir():
+            raise TmtError(f"token store not found: {path}")
     store = TokenStore(config.stores)
     train = store.split(config.train_split)
     try:

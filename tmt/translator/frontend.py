@@ -24,6 +24,8 @@ class ModalityEmbeddingFrontend(TransformerFrontend):
     unified-vocabulary id), so incremental decoding needs no extra input.
     """
 
+    type_ids: Tensor  # (V,) modality-type id of every unified id
+
     def __init__(
         self,
         embed: StandardEmbedding,

@@ -17,7 +17,12 @@ import torch
 from fairseq2.data.tokenizers import VocabularyInfo
 from fairseq2.generation import Seq2SeqGenerator
 from fairseq2.generation.beam_search import BeamSearchSeq2SeqGenerator
-from fairseq2.generation.sampling import SamplingSeq2SeqGenerator, TopKSampler, TopPSampler
+from fairseq2.generation.sampling import (
+    Sampler,
+    SamplingSeq2SeqGenerator,
+    TopKSampler,
+    TopPSampler,
+)
 from fairseq2.nn import BatchLayout
 from torch import Tensor
 
@@ -81,20 +86,18 @@ def _generator(
     max_len = options.max_len(target)
     # An image ends with EOS right after its 32 codes: EOS is banned before, forced at 33.
     min_len = IMAGE_TOKENS + 1 if target is Modality.IMAGE else 1
-    common = dict(
-        min_gen_len=min_len,
-        max_gen_len=(0.0, max_len + 1),
-        temperature=options.temperature,
-        len_penalty=options.len_penalty,
-    )
+    max_gen_len = (0.0, max_len + 1)
     if options.strategy == "sample":
-        if options.top_k > 0:
-            sampler = TopKSampler(options.top_k)
-        else:
-            sampler = TopPSampler(options.top_p)
-        return SamplingSeq2SeqGenerator(translator.model, vocab_info, sampler, **common)
+        sampler: Sampler = TopKSampler(options.top_k) if options.top_k > 0 else TopPSampler(options.top_p)
+        return SamplingSeq2SeqGenerator(
+            translator.model, vocab_info, sampler, min_gen_len=min_len, max_gen_len=max_gen_len,
+            temperature=options.temperature, len_penalty=options.len_penalty,
+        )
     beam = 1 if options.strategy == "greedy" else options.beam_size
-    return BeamSearchSeq2SeqGenerator(translator.model, vocab_info, beam_size=beam, **common)
+    return BeamSearchSeq2SeqGenerator(
+        translator.model, vocab_info, beam_size=beam, min_gen_len=min_len,
+        max_gen_len=max_gen_len, temperature=options.temperature, len_penalty=options.len_penalty,
+    )
 
 
 @torch.inference_mode()
@@ -122,14 +125,10 @@ def generate(
     results: list[Tensor] = []
     if options.seed is not None:
         torch.manual_seed(options.seed)
-    head = translator.model.final_proj
-    head.restrict_to = (translator.vocab.id_range(target), EOS)  # type: ignore[union-attr]
-    try:
+    with translator.output_restricted_to(target):
         for start in range(0, len(sources), batch_size):
             chunk = sources[start : start + batch_size]
             results.extend(_generate_chunk(translator, generator, chunk, target, device))
-    finally:
-        head.restrict_to = None  # type: ignore[union-attr]
     return results
 
 

@@ -63,21 +63,28 @@ def bert_special_ids(directory: str | Path) -> dict[str, int]:
         raise TmtError(f"{vocab_file} lacks the special token {error}") from None
 
 
+def _num(config: Mapping[str, object], key: str, default: float | None = None) -> float:
+    value = config.get(key, default)
+    if not isinstance(value, int | float):
+        raise TmtError(f"BERT config.json: {key!r} missing or not a number")
+    return value
+
+
 def config_from_bert(bert_config: Mapping[str, object]) -> TranslatorConfig:
     """A translator with BERT's dims on both sides (12+12 layers for bert-base)."""
     if bert_config.get("hidden_act", "gelu") != "gelu":
         raise TmtError(f"unsupported BERT activation {bert_config.get('hidden_act')!r}")
-    layers = int(bert_config["num_hidden_layers"])  # type: ignore[arg-type]
+    layers = int(_num(bert_config, "num_hidden_layers"))
     return TranslatorConfig(
-        model_dim=int(bert_config["hidden_size"]),  # type: ignore[arg-type]
+        model_dim=int(_num(bert_config, "hidden_size")),
         num_encoder_layers=layers,
         num_decoder_layers=layers,
-        num_attn_heads=int(bert_config["num_attention_heads"]),  # type: ignore[arg-type]
-        ffn_inner_dim=int(bert_config["intermediate_size"]),  # type: ignore[arg-type]
-        max_seq_len=int(bert_config.get("max_position_embeddings", 512)),  # type: ignore[arg-type]
-        dropout_p=float(bert_config.get("hidden_dropout_prob", 0.1)),  # type: ignore[arg-type]
-        attn_dropout_p=float(bert_config.get("attention_probs_dropout_prob", 0.1)),  # type: ignore[arg-type]
-        layer_norm_eps=float(bert_config.get("layer_norm_eps", 1e-12)),  # type: ignore[arg-type]
+        num_attn_heads=int(_num(bert_config, "num_attention_heads")),
+        ffn_inner_dim=int(_num(bert_config, "intermediate_size")),
+        max_seq_len=int(_num(bert_config, "max_position_embeddings", 512)),
+        dropout_p=_num(bert_config, "hidden_dropout_prob", 0.1),
+        attn_dropout_p=_num(bert_config, "attention_probs_dropout_prob", 0.1),
+        layer_norm_eps=_num(bert_config, "layer_norm_eps", 1e-12),
     )
 
 
@@ -201,7 +208,7 @@ def from_bert(
     vocab = Vocabulary(
         speech_size=speech_size,
         image_size=image_size,
-        text_size=int(bert_config["vocab_size"]),  # type: ignore[arg-type]
+        text_size=int(_num(bert_config, "vocab_size")),
     )
     with torch.no_grad():
         return _load_bert_state(

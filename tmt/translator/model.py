@@ -9,7 +9,8 @@ Sequences (unified ids)::
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,7 +23,7 @@ from torch.nn import functional as F
 from tmt.errors import TmtError
 from tmt.modality import DIRECTIONS, MODALITIES, Modality
 from tmt.translator.config import TranslatorConfig
-from tmt.translator.factory import create_translator
+from tmt.translator.factory import LMHead, create_translator
 from tmt.vocab import BOS, EOS, PAD, Vocabulary
 
 Example = Mapping[Modality, Tensor]
@@ -70,6 +71,9 @@ def pad_stack(seqs: Sequence[Tensor], pad: int = PAD) -> tuple[Tensor, list[int]
 
 class Translator(nn.Module):
     """One encoder-decoder serving all six directions with fully shared weights."""
+
+    _allowed: Tensor  # (3, V) ids each target modality may emit (+ EOS)
+    _direction_target: Tensor  # (6,) target modality row of each direction
 
     def __init__(self, config: TranslatorConfig, vocab: Vocabulary) -> None:
         super().__init__()
@@ -161,6 +165,18 @@ class Translator(nn.Module):
         present = counts > 0
         per_direction = torch.where(present, sums / counts.clamp(min=1), float("nan"))
         return per_direction[present].sum(), per_direction.detach()
+
+    @contextmanager
+    def output_restricted_to(self, target: Modality) -> Iterator[None]:
+        """Within the block, the output head computes only ``target``'s rows (+ EOS); every
+        other logit is -inf (see :class:`~tmt.translator.factory.LMHead`)."""
+        head = self.model.final_proj
+        assert isinstance(head, LMHead)
+        head.restrict_to = (self.vocab.id_range(target), EOS)
+        try:
+            yield
+        finally:
+            head.restrict_to = None
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in {id(p): p for p in self.parameters()}.values())
