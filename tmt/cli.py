@@ -250,6 +250,18 @@ def _cmd_models(args: argparse.Namespace) -> None:
               f"{m['vocab_size']}, codecs: {', '.join(m['codecs'])}  ({m['path']})")
 
 
+def _add_decoding_arguments(parser: argparse.ArgumentParser) -> None:
+    """The DecodingOptions flags shared by translate and eval."""
+    parser.add_argument("--strategy", default="beam", choices=["beam", "greedy", "sample"])
+    parser.add_argument("--beam", type=int, default=5, help="beam size")
+    parser.add_argument("--temperature", type=float, default=1.0, help="sampling temperature")
+    parser.add_argument("--top-k", type=int, default=0, help="sample among the k best (0: all)")
+    parser.add_argument("--seed", type=int, default=None, help="seed for sampling")
+    parser.add_argument("--max-len", type=int, default=None,
+                        help="cap on generated text/speech tokens (default: 64 text, 500 speech)")
+    parser.add_argument("--device", default="cpu", help="torch device (cpu, cuda, cuda:1, ...)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     fmt = argparse.ArgumentDefaultsHelpFormatter
     parser = argparse.ArgumentParser(
@@ -275,14 +287,7 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("input", help="wav/image file, or the text itself ('-': stdin)")
     tr.add_argument("-o", "--output", help="output file (text: default stdout)")
     tr.add_argument("--model", default="shapes", help="bundle name under checkpoints/ or a path")
-    tr.add_argument("--strategy", default="beam", choices=["beam", "greedy", "sample"])
-    tr.add_argument("--beam", type=int, default=5, help="beam size")
-    tr.add_argument("--temperature", type=float, default=1.0, help="sampling temperature")
-    tr.add_argument("--top-k", type=int, default=0, help="sample among the k best (0: all)")
-    tr.add_argument("--seed", type=int, default=None, help="seed for sampling")
-    tr.add_argument("--max-len", type=int, default=None,
-                    help="cap on generated text/speech tokens (default: 64 text, 500 speech)")
-    tr.add_argument("--device", default="cpu", help="torch device (cpu, cuda, cuda:1, ...)")
+    _add_decoding_arguments(tr)
     tr.set_defaults(handler=_cmd_translate)
 
     # -- encode / decode -------------------------------------------------------------------
@@ -347,12 +352,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--cascade", action="store_true",
                     help="also score speech->text->image through the same model")
     ev.add_argument("--batch-size", type=int, default=32)
-    ev.add_argument("--strategy", default="beam", choices=["beam", "greedy", "sample"])
-    ev.add_argument("--beam", type=int, default=5, help="beam size")
-    ev.add_argument("--temperature", type=float, default=1.0)
-    ev.add_argument("--top-k", type=int, default=0)
-    ev.add_argument("--seed", type=int, default=None)
-    ev.add_argument("--device", default="cpu")
+    _add_decoding_arguments(ev)
     ev.set_defaults(handler=_cmd_eval)
 
     # -- demo ------------------------------------------------------------------------------
