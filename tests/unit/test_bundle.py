@@ -118,3 +118,10 @@ def test_pack_writes_a_loadable_bundle(bundle_dir, tmp_path, capsys):
                  str(bundle_dir / "codecs"), "--out", str(tmp_path / "packed")]) == 0
     assert "codecs ['image', 'speech', 'text']" in capsys.readouterr().out
     assert Bundle.load(tmp_path / "packed").translator.vocab.speech_size == 20
+
+
+def test_speech_decoder_handles_a_single_unit(bundle_dir):
+    bundle = Bundle.load(bundle_dir / "model")
+    for n in (1, 2, 3):
+        wave = bundle.decode(Modality.SPEECH, torch.arange(n))
+        assert wave.ndim == 1 and len(wave) > 0 and np.isfinite(wave).all()

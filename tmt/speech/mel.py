@@ -66,11 +66,18 @@ class MelFrontEnd:
 
     def synthesize(self, log_mel: torch.Tensor) -> np.ndarray:
         """(n_mels, F) log-mel → (F * hop,) float32 wave by Griffin-Lim (deterministic init)."""
+        frames = log_mel.shape[-1]
+        # Griffin-Lim's centred STFT reflect-pads n_fft/2 samples on each side, which needs a
+        # few frames: pad very short inputs (e.g. one unit) with silence, trim afterwards.
+        min_frames = self.cfg.n_fft // self.cfg.hop + 2
+        if frames < min_frames:
+            log_mel = torch.nn.functional.pad(log_mel, (0, min_frames - frames), value=-11.5)
         power = torch.exp(log_mel.float()).clamp_min(0.0)
         spec = self.inverse_mel(power).clamp_min(0.0)  # (n_fft/2+1, F) power spectrum
         # rand_init=False makes decode deterministic (same units → same audio).
         self.griffin_lim.rand_init = False
         wave = self.griffin_lim(spec)  # centred frames: (F - 1) * hop samples
         wave = torch.nn.functional.pad(wave, (0, log_mel.shape[-1] * self.cfg.hop - wave.shape[-1]))
+        wave = wave[: frames * self.cfg.hop]
         peak = wave.abs().max().clamp_min(1e-4)
         return (wave * (0.9 / peak)).numpy().astype(np.float32)
