@@ -14,6 +14,7 @@ import random
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -66,6 +67,16 @@ def batch_indices(num_examples: int, batch_size: int, step: int, seed: int, dist
     perm = np.random.default_rng([seed, epoch]).permutation(num_examples)
     start = within * global_batch + dist.rank * batch_size
     return [int(i) for i in perm[start : start + batch_size] % num_examples]
+
+
+def group_by_direction(
+    pairs: Sequence[tuple[Example, Direction]],
+) -> list[list[tuple[Example, Direction]]]:
+    """The pairs split by direction, in ``DIRECTIONS`` order (empty groups dropped)."""
+    groups: dict[Direction, list[tuple[Example, Direction]]] = {d: [] for d in DIRECTIONS}
+    for pair in pairs:
+        groups[pair[1]].append(pair)
+    return [g for g in groups.values() if g]
 
 
 def lr_lambda(config: TrainConfig) -> Callable[[int], float]:
@@ -217,28 +228,36 @@ class Trainer:
     # -- loop -----------------------------------------------------------------------------
 
     def train_step(self) -> tuple[float, int]:
+        """One optimizer step on the loss summed over the six directions.
+
+        The batch's (example, direction) pairs are padded one direction at a time: mixing a
+        10-token caption with a 100-unit utterance in one tensor would mostly compute padding.
+        Gradients accumulate over the per-direction backward passes (under DDP only the last
+        one all-reduces), so the update is that of the summed loss.
+        """
         config = self.config
         indices = batch_indices(len(self.train_data), config.batch_size, self.step, config.seed, self.dist)
-        batch = self.translator.batch_from_pairs(
-            self.pairs(self.train_data, indices, self.step)
-        )
+        groups = group_by_direction(self.pairs(self.train_data, indices, self.step))
         self.model.train()
         self.optimizer.zero_grad(set_to_none=True)
-        if batch is None:  # no example had both modalities of any direction
-            loss = torch.zeros((), device=self.device)
-            tokens = 0
-        else:
+        total, tokens = 0.0, 0
+        for k, group in enumerate(groups):
+            batch = self.translator.batch_from_pairs(group)
+            assert batch is not None
             batch = batch.to(self.device)
-            loss, _ = self.model(batch, config.label_smoothing)
-            tokens = int((batch.target != 0).sum()) + sum(batch.source_lens)
-        if loss.requires_grad:
-            loss.backward()
+            last = k == len(groups) - 1
+            sync = nullcontext() if last or self.dist.world_size == 1 else self.model.no_sync()  # type: ignore[operator]
+            with sync:
+                loss, _ = self.model(batch, config.label_smoothing)
+                loss.backward()
+            total += float(loss.detach())
+            tokens += int((batch.target != 0).sum()) + sum(batch.source_lens)
         if config.grad_clip > 0:
             torch.nn.utils.clip_grad_norm_(self.translator.parameters(), config.grad_clip)
         self.optimizer.step()
         self.scheduler.step()
         self.step += 1
-        return float(loss.detach()), tokens
+        return total, tokens
 
     def pairs(
         self, data: Sequence[Any], indices: Sequence[int], step: int | None
@@ -270,13 +289,13 @@ class Trainer:
         counts = torch.zeros(len(DIRECTIONS))
         for start in range(0, n, self.config.batch_size):
             indices = range(start, min(n, start + self.config.batch_size))
-            batch = self.translator.batch_from_pairs(self.pairs(self.valid_data, indices, None))
-            if batch is None:
-                continue
-            _, per_direction = self.translator(batch.to(self.device), 0.0)
-            present = ~torch.isnan(per_direction.cpu())
-            sums[present] += per_direction.cpu()[present]
-            counts[present] += 1
+            for group in group_by_direction(self.pairs(self.valid_data, indices, None)):
+                batch = self.translator.batch_from_pairs(group)
+                assert batch is not None
+                _, per_direction = self.translator(batch.to(self.device), 0.0)
+                present = ~torch.isnan(per_direction.cpu())
+                sums[present] += per_direction.cpu()[present]
+                counts[present] += 1
         return {
             f"{s.value}-{t.value}": float(sums[i] / counts[i])
             for i, (s, t) in enumerate(DIRECTIONS)
