@@ -20,9 +20,7 @@ class CodeBridge(nn.Module):
         self.side = cfg.latent_size
         self.code_in = nn.Linear(cfg.code_dim, cfg.bridge_dim)
         self.code_pos = nn.Parameter(torch.randn(1, cfg.num_queries, cfg.bridge_dim) * 0.02)
-        self.latent_queries = nn.Parameter(
-            torch.randn(1, self.side * self.side, cfg.bridge_dim) * 0.02
-        )
+        self.latent_queries = nn.Parameter(torch.randn(1, self.side**2, cfg.bridge_dim) * 0.02)
         self.blocks = nn.ModuleList(
             Block(cfg.bridge_dim, cfg.bridge_heads, cfg.mlp_ratio) for _ in range(cfg.bridge_layers)
         )

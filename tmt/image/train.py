@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import math
 import os
 import time
@@ -25,7 +26,7 @@ import torch.nn.functional as F
 
 from tmt.errors import TmtError
 from tmt.image.codec import ImageCodec
-from tmt.image.config import PRESETS
+from tmt.image.config import PRESETS, ImageCodecConfig
 from tmt.image.dataset import load_images_uint8, read_manifest, to_unit_range
 from tmt.image.metrics import codebook_usage, psnr
 
@@ -190,6 +191,8 @@ def train(args: argparse.Namespace) -> ImageCodec:
     cfg = PRESETS[args.preset]()
     if args.codebook_size:
         cfg = dataclasses.replace(cfg, codebook_size=args.codebook_size)
+    if args.override:
+        cfg = ImageCodecConfig.from_dict({**cfg.to_dict(), **json.loads(args.override)})
     opts = TrainOptions(
         steps=args.steps,
         batch_size=args.batch_size,
@@ -279,6 +282,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--preset", choices=sorted(PRESETS), default="tiny")
     parser.add_argument(
         "--codebook-size", type=int, default=0, help="override the preset's codebook size"
+    )
+    parser.add_argument(
+        "--override", default="", help="JSON of config fields, e.g. '{\"code_dim\": 16}'"
     )
     parser.add_argument("--steps", type=int, default=TrainOptions.steps)
     parser.add_argument("--batch-size", type=int, default=TrainOptions.batch_size)
