@@ -31,8 +31,8 @@ class ImageJudgeConfig:
     """Side of the (square) input; other sizes are resized to it."""
     channels: tuple[int, ...] = (16, 32, 64)
     """Conv widths; each stage halves the resolution."""
-    hidden: int = 256
-    """Width of the shared fully connected layer before the heads."""
+    hidden: int = 128
+    """Width of the layout branch (count, position, relation) and of the object branch."""
     shapes: tuple[str, ...] = SHAPES
     colours: tuple[str, ...] = COLOURS
     sizes: tuple[str, ...] = SIZES
@@ -52,11 +52,38 @@ class ImageJudgeConfig:
         }
 
 
-class ImageJudgeNet(nn.Module):
-    """Conv stages (two 3×3 convs each, the second strided) → flatten → FC → one head per attribute.
+def layout_index(count: torch.Tensor, relation: torch.Tensor) -> torch.Tensor:
+    """Layout per scene: 0 one object, 1 vertical pair (above), 2 horizontal pair (left of).
 
-    Flattening (rather than global pooling) keeps where things are, which position and
-    relation need.
+    ``count`` is the count head's class (0 = one object), ``relation`` the canonical
+    relation's class (0 = above, 1 = to the left of).
+    """
+    return torch.where(count == 0, torch.zeros_like(count), 1 + relation)
+
+
+def _region_masks(side: int) -> torch.Tensor:
+    """(3 layouts, 2 slots, side, side) bool: where each object of each layout lies."""
+    rows = torch.arange(side).view(side, 1).expand(side, side)
+    cols = torch.arange(side).view(1, side).expand(side, side)
+    everywhere = torch.ones(side, side, dtype=torch.bool)
+    top, left = rows < side // 2, cols < side // 2
+    return torch.stack([
+        torch.stack([everywhere, everywhere]),  # one object: slot 2 unused
+        torch.stack([top, ~top]),  # first object above the second
+        torch.stack([left, ~left]),  # first object left of the second
+    ])
+
+
+class ImageJudgeNet(nn.Module):
+    """Conv trunk, then two branches.
+
+    * layout branch: flatten → FC → count, position, relation (where things are);
+    * object branch: features max- and mean-pooled over each object's region (the whole
+      picture, its top/bottom or left/right half, chosen by the layout) → one MLP shared
+      by both objects → shape, colour, size. Pooling makes shape recognition the same
+      wherever the object is, so it learns from every object of every picture.
+
+    In training the layout comes from the targets; at inference from the layout heads.
     """
 
     def __init__(self, config: ImageJudgeConfig) -> None:
@@ -70,23 +97,49 @@ class ImageJudgeNet(nn.Module):
                 nn.Conv2d(c, c, 3, stride=2, padding=1), nn.BatchNorm2d(c), nn.ReLU(inplace=True),
             ]
             c_in = c
+        # one more conv at the lowest resolution: a receptive field that spans a large object
+        layers += [nn.Conv2d(c_in, c_in, 3, padding=1), nn.BatchNorm2d(c_in), nn.ReLU(inplace=True)]
         self.features = nn.Sequential(*layers)
         side = config.image_size // 2 ** len(config.channels)
-        self.squeeze = nn.Conv2d(c_in, 32, 1)
-        self.fc = nn.Sequential(
-            nn.Flatten(), nn.Linear(32 * side * side, config.hidden), nn.ReLU(inplace=True),
-            nn.Dropout(0.1),
+        self.register_buffer("masks", _region_masks(side), persistent=False)
+        self.layout = nn.Sequential(
+            nn.Conv2d(c_in, 16, 1), nn.ReLU(inplace=True), nn.Flatten(),
+            nn.Linear(16 * side * side, config.hidden), nn.ReLU(inplace=True),
         )
-        self.heads = nn.ModuleDict({k: nn.Linear(config.hidden, n) for k, n in config.heads().items()})
+        self.object = nn.Sequential(
+            nn.Linear(2 * c_in, config.hidden), nn.ReLU(inplace=True),
+            nn.Linear(config.hidden, config.hidden), nn.ReLU(inplace=True),
+        )
+        n = config.heads()
+        self.layout_heads = nn.ModuleDict(
+            {k: nn.Linear(config.hidden, n[k]) for k in ("count", "position", "relation")}
+        )
+        self.object_heads = nn.ModuleDict(
+            {k: nn.Linear(config.hidden, n[f"{k}1"]) for k in ("shape", "colour", "size")}
+        )
 
-    def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
-        """images: (B, 3, H, W) floats in [0, 1] → logits per head, each (B, classes)."""
+    def forward(
+        self, images: torch.Tensor, layout: torch.Tensor | None = None
+    ) -> dict[str, torch.Tensor]:
+        """images: (B, 3, H, W) in [0, 1]; layout: (B,) ids (:func:`layout_index`) or None
+        to use the predicted one → logits per head, each (B, classes)."""
         b, _, h, w = images.shape
         ys = torch.linspace(-1, 1, h, device=images.device).view(1, 1, h, 1).expand(b, 1, h, w)
         xs = torch.linspace(-1, 1, w, device=images.device).view(1, 1, 1, w).expand(b, 1, h, w)
-        x = torch.cat([images * 2 - 1, xs, ys], dim=1)  # (B, 5, H, W)
-        x = self.fc(torch.relu(self.squeeze(self.features(x))))  # (B, hidden)
-        return {k: head(x) for k, head in self.heads.items()}
+        feats = self.features(torch.cat([images * 2 - 1, xs, ys], dim=1))  # (B, C, s, s)
+        g = self.layout(feats)  # (B, hidden)
+        out = {k: head(g) for k, head in self.layout_heads.items()}
+        if layout is None:
+            layout = layout_index(out["count"].argmax(-1), out["relation"].argmax(-1))
+        masks = self.masks[layout].unsqueeze(2)  # (B, 2 slots, 1, s, s)
+        f = feats.unsqueeze(1)  # (B, 1, C, s, s)
+        peak = f.masked_fill(~masks, float("-inf")).amax(dim=(-2, -1))  # (B, 2, C)
+        mean = (f * masks).sum(dim=(-2, -1)) / masks.sum(dim=(-2, -1))  # (B, 2, C)
+        obj = self.object(torch.cat([peak, mean], dim=-1))  # (B, 2, hidden)
+        for k, head in self.object_heads.items():
+            logits = head(obj)  # (B, 2, classes)
+            out[f"{k}1"], out[f"{k}2"] = logits[:, 0], logits[:, 1]
+        return out
 
 
 def images_to_tensor(images: list[Image.Image], image_size: int) -> torch.Tensor:
@@ -95,7 +148,7 @@ def images_to_tensor(images: list[Image.Image], image_size: int) -> torch.Tensor
     for im in images:
         im = im.convert("RGB")
         if im.size != (image_size, image_size):
-            im = im.resize((image_size, image_size), Image.BILINEAR)
+            im = im.resize((image_size, image_size), Image.Resampling.BILINEAR)
         arrays.append(np.asarray(im, dtype=np.uint8))
     return torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).float() / 255.0
 

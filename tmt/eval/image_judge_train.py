@@ -20,7 +20,7 @@ from PIL import Image
 from tmt.data.shapes import ShapesExample, read_corpus, read_meta
 from tmt.data.shapes_world import Record, attribute_accuracy, canonical_record
 from tmt.errors import TmtError
-from tmt.eval.image_judge import ImageJudge, ImageJudgeConfig, ImageJudgeNet
+from tmt.eval.image_judge import ImageJudge, ImageJudgeConfig, ImageJudgeNet, layout_index
 
 IGNORE = -100
 """Target of a head that does not apply (second object of a one-object scene, …)."""
@@ -47,11 +47,11 @@ def load_images(examples: list[ShapesExample], image_size: int) -> torch.Tensor:
     """(N, 3, S, S) uint8 tensor of the examples' pictures."""
     arrays = np.empty((len(examples), image_size, image_size, 3), dtype=np.uint8)
     for i, ex in enumerate(examples):
-        with Image.open(ex.image) as im:
-            im = im.convert("RGB")
-            if im.size != (image_size, image_size):
-                im = im.resize((image_size, image_size), Image.BILINEAR)
-            arrays[i] = np.asarray(im)
+        with Image.open(ex.image) as f:
+            im = f.convert("RGB")
+        if im.size != (image_size, image_size):
+            im = im.resize((image_size, image_size), Image.Resampling.BILINEAR)
+        arrays[i] = np.asarray(im)
     return torch.from_numpy(arrays).permute(0, 3, 1, 2).contiguous()
 
 
@@ -109,7 +109,7 @@ def train_image_judge(
         opt, max_lr=lr, total_steps=epochs * steps_per_epoch, pct_start=0.15
     )
     gen = torch.Generator().manual_seed(seed)
-    best: tuple[float, dict[str, torch.Tensor]] | None = None
+    best = -1.0
     for epoch in range(epochs):
         model.train()
         start, total = time.time(), 0.0
@@ -118,7 +118,9 @@ def train_image_judge(
             idx = order[i : i + batch_size]
             x = _augment(x_train[idx].float() / 255.0, gen).to(device)
             y = y_train[idx].to(device)
-            logits = model(x)
+            # teacher forcing: objects are pooled over the true layout's regions
+            layout = layout_index(y[:, heads.index("count")], y[:, heads.index("relation")].clamp(min=0))
+            logits = model(x, layout)
             loss = sum(
                 F.cross_entropy(logits[h], y[:, j], ignore_index=IGNORE)
                 for j, h in enumerate(heads)
@@ -138,18 +140,17 @@ def train_image_judge(
                 + f" ({time.time() - start:.0f} s)",
                 flush=True,
             )
-        if best is None or acc["exact"] >= best[0]:
-            best = (acc["exact"], {k: v.detach().clone() for k, v in model.state_dict().items()})
-    assert best is not None
-    model.load_state_dict(best[1])
-    config.extra = {
-        "corpus": str(corpus),
-        "train_examples": len(train),
-        "epochs": epochs,
-        "valid_exact": best[0],
-    }
-    judge = ImageJudge(model, device)
-    judge.save(out)
+        if acc["exact"] >= best:
+            best = acc["exact"]
+            # save every improvement: an interrupted run still leaves its best judge
+            config.extra = {
+                "corpus": str(corpus),
+                "train_examples": len(train),
+                "epoch": epoch + 1,
+                "epochs": epochs,
+                "valid": acc,
+            }
+            judge.save(out)
     return ImageJudge.load(out, device)  # what ships: fp16 weights read back as fp32
 
 
