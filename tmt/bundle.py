@@ -76,6 +76,8 @@ class Bundle:
         self.name = name
         self.device = torch.device(device)
         self._codecs: dict[Modality, Codec] = {}
+        self.default_options = DecodingOptions()
+        """Decoding defaults of this model (bundle.json ``decoding``), e.g. its length caps."""
 
     @classmethod
     def load(cls, name_or_path: str | Path = DEFAULT_MODEL, *, device: str = "cpu") -> Bundle:
@@ -83,7 +85,12 @@ class Bundle:
         meta = read_bundle_meta(path)
         translator = Translator.load(path / "translator", device=device).eval()
         dirs = {Modality.parse(m): (path / d).resolve() for m, d in meta.get("codecs", {}).items()}
-        return cls(translator, dirs, name=str(meta.get("name", path.name)), device=device)
+        bundle = cls(translator, dirs, name=str(meta.get("name", path.name)), device=device)
+        try:
+            bundle.default_options = DecodingOptions(**meta.get("decoding", {}))
+        except TypeError as error:
+            raise TmtError(f"invalid 'decoding' in {path / BUNDLE_FILE}: {error}") from None
+        return bundle
 
     def codec(self, modality: Modality) -> Codec:
         if modality not in self._codecs:
@@ -119,7 +126,7 @@ class Bundle:
         if not inputs:
             return []
         encoded = [(source, self.encode(source, raw)) for raw in inputs]
-        target_ids = generate(self.translator, encoded, target, options)
+        target_ids = generate(self.translator, encoded, target, options or self.default_options)
         return [
             Translation(source, target, ids, self.decode(target, ids)) for ids in target_ids
         ]
@@ -157,6 +164,7 @@ def write_bundle(
     *,
     name: str,
     fp16: bool = True,
+    decoding: dict[str, Any] | None = None,
     extra: dict[str, Any] | None = None,
 ) -> Path:
     """Save ``translator`` and point at the codec directories (stored relative to the bundle)."""
@@ -169,7 +177,7 @@ def write_bundle(
         m.value: os.path.relpath(Path(d).resolve(), directory.resolve())
         for m, d in codec_dirs.items()
     }
-    meta = {"name": name, "codecs": rel, **(extra or {})}
+    meta = {"name": name, "codecs": rel, "decoding": decoding or {}, **(extra or {})}
     (directory / BUNDLE_FILE).write_text(json.dumps(meta, indent=2) + "\n")
     return directory
 

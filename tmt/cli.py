@@ -9,8 +9,12 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from tmt.errors import TmtError
+
+if TYPE_CHECKING:
+    from tmt.translator.generate import DecodingOptions
 
 Handler = Callable[[argparse.Namespace], int | None]
 
@@ -53,20 +57,15 @@ def _cmd_speech_resynth(args: argparse.Namespace) -> None:
     print(f"{len(units)} units -> {args.out}")
 
 
-def _parse_options(args: argparse.Namespace):  # -> DecodingOptions
-    from tmt.translator.generate import DecodingOptions
+def _parse_options(args: argparse.Namespace, defaults: DecodingOptions) -> DecodingOptions:
+    """The model's decoding defaults, overridden by the flags given."""
+    from dataclasses import replace
 
-    limits = {}
-    if getattr(args, "max_len", None):
-        limits = {"max_text_len": args.max_len, "max_speech_len": args.max_len}
-    return DecodingOptions(
-        strategy=args.strategy,
-        beam_size=args.beam,
-        temperature=args.temperature,
-        top_k=args.top_k,
-        seed=args.seed,
-        **limits,
-    )
+    changes = dict(strategy=args.strategy, beam_size=args.beam, temperature=args.temperature,
+                   top_k=args.top_k, seed=args.seed)
+    if args.max_len:
+        changes.update(max_text_len=args.max_len, max_speech_len=args.max_len)
+    return replace(defaults, **changes)
 
 
 def _read_input(modality: str, value: str) -> object:
@@ -122,8 +121,8 @@ def _cmd_translate(args: argparse.Namespace) -> None:
     if args.source == args.target:
         raise TmtError(f"--from and --to are both {args.source}: choose two different modalities")
     raw = _read_input(args.source, args.input)
-    options = _parse_options(args)
     bundle = Bundle.load(args.model, device=args.device)
+    options = _parse_options(args, bundle.default_options)
     (result,) = bundle.translate([raw], args.source, args.target, options)
     out = args.output or _default_output(args.source, args.input, args.target)
     _write_output(args.target, result.output, out)
@@ -182,7 +181,8 @@ def _cmd_eval(args: argparse.Namespace) -> None:
     bundle = Bundle.load(args.model, device=args.device)
     reports = {
         split: evaluate_shapes(bundle, args.corpus, split, limit=args.limit,
-                               options=_parse_options(args), cascade=args.cascade,
+                               options=_parse_options(args, bundle.default_options),
+                               cascade=args.cascade,
                                batch_size=args.batch_size)
         for split in args.split
     }
@@ -213,7 +213,9 @@ def _cmd_pack(args: argparse.Namespace) -> None:
     translator = Translator.load(args.translator)
     codecs_root = Path(args.codecs) if args.codecs else REPO_ROOT / "tokenizers"
     dirs = {m: codecs_root / m.value for m in MODALITIES if (codecs_root / m.value).is_dir()}
-    path = write_bundle(args.out, translator, dirs, name=args.name or Path(args.out).name)
+    decoding = {"max_text_len": args.max_text_len, "max_speech_len": args.max_speech_len}
+    path = write_bundle(args.out, translator, dirs, name=args.name or Path(args.out).name,
+                        decoding=decoding)
     bundle = Bundle.load(path)
     for m in dirs:
         bundle.codec(m)  # checks each codec's vocabulary against the translator's
@@ -379,6 +381,9 @@ def build_parser() -> argparse.ArgumentParser:
     pack.add_argument("--codecs", default=None, help="folder with speech/ image/ text/ (default: tokenizers/)")
     pack.add_argument("--out", required=True, help="bundle directory, e.g. checkpoints/shapes")
     pack.add_argument("--name", default=None, help="bundle name (default: the directory name)")
+    pack.add_argument("--max-text-len", type=int, default=64, help="the bundle's text length cap")
+    pack.add_argument("--max-speech-len", type=int, default=500,
+                      help="the bundle's speech length cap (units)")
     pack.set_defaults(handler=_cmd_pack)
 
     # -- models ----------------------------------------------------------------------------

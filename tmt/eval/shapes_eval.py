@@ -73,7 +73,7 @@ def evaluate_shapes(
     items = read_corpus(corpus, split)[:limit]
     if not items:
         raise TmtError(f"split {split!r} of {corpus} is empty")
-    options = options or DecodingOptions()
+    options = options or bundle.default_options
     sources: dict[Modality, list[Any]] = {
         S: [_input_voice(x) for x in items],
         IM: [x.image for x in items],
