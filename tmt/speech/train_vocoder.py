@@ -1,7 +1,10 @@
 """Recipe step: train the units→mel vocoder on the corpus's output voice.
 
-    python -m tmt.speech.train_vocoder --corpus DIR --tokenizer tokenizers/speech \
-        --out work/vocoder --minutes 45
+    python -m tmt.speech.train_vocoder --corpus DIR --tokenizer work/speech/tokenizer \
+        --out work/speech/vocoder --codec-out tokenizers/speech --minutes 45
+
+``--out`` receives the best vocoder (on the valid split) during training; ``--codec-out``
+receives, at the end, the complete :class:`SpeechCodec` (tokenizer + that vocoder).
 
 Targets: units + durations from the tokenizer, log-mel (hop 320: one frame per unit frame)
 from the same audio. Loss: L1 on log-mel + MSE on log(1 + duration).
@@ -116,6 +119,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--cache", help="torch.save file for prepared examples (reused if present)")
     p.add_argument("--init", help="continue from a saved vocoder directory")
+    p.add_argument("--codec-out", help="write tokenizer + best vocoder as one SpeechCodec here")
     args = p.parse_args(argv)
     torch.set_num_threads(1)
     tok = SpeechTokenizer.load(args.tokenizer)
@@ -136,6 +140,11 @@ def main(argv: list[str] | None = None) -> None:
     init = UnitMelVocoder.load(args.init).model if args.init else None
     train(train_set, valid_set, init.cfg if init else cfg, minutes=args.minutes,
           batch_size=args.batch_size, out=Path(args.out), init=init)
+    if args.codec_out:
+        from tmt.speech.codec import SpeechCodec
+
+        SpeechCodec(tok, UnitMelVocoder.load(args.out)).save(args.codec_out)
+        print(f"speech codec -> {args.codec_out}", flush=True)
 
 
 if __name__ == "__main__":

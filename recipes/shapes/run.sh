@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# The default bundle from scratch, on CPU, seed 0: corpus -> codecs -> token store -> translator
+# -> bundle (checkpoints/shapes). Each step skips work already done (rerun to resume).
+#   bash recipes/shapes/run.sh            # writes work/..., tokenizers/, checkpoints/shapes
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+TMT=${TMT:-.venv/bin/tmt}
+PY=${PY:-.venv/bin/python}
+CORPUS=${CORPUS:-work/shapes-20k}
+STORE=${STORE:-work/store-shapes}
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
+
+# 1. the corpus (tmt-shapes, 20k examples)
+[ -f "$CORPUS/manifest.jsonl" ] || $TMT data shapes --out "$CORPUS" --size 20000 --seed 0
+
+# 2. the image judge (ground-truth train images only)
+[ -f checkpoints/judges/image/model.safetensors ] || \
+  $PY -m tmt.eval.image_judge_train --corpus "$CORPUS" --out checkpoints/judges/image --seed 0
+
+# 3. codecs: speech units + vocoder, image codec, text WordPiece
+[ -f tokenizers/speech/config.json ] || {
+  $PY -m tmt.speech.fit_tokenizer --corpus "$CORPUS" --features mfcc --out work/speech/tokenizer --seed 0
+  $PY -m tmt.speech.train_vocoder --corpus "$CORPUS" --tokenizer work/speech/tokenizer \
+    --out work/speech/vocoder --codec-out tokenizers/speech --minutes 45
+}
+[ -f tokenizers/image/config.json ] || \
+  $PY -m tmt.image.train --corpus "$CORPUS" --out tokenizers/image --seed 0
+[ -f tokenizers/text/config.json ] || $TMT text train --corpus "$CORPUS" --out tokenizers/text
+
+# 4. the token store (resumable)
+$TMT tokenize shapes --root "$CORPUS" --out "$STORE"
+
+# 5. the translator (resumes from work/runs/shapes-translator/last.pt)
+$TMT train --config recipes/shapes/translator.yaml
+
+# 6. the bundle
+$TMT pack work/runs/shapes-translator/model --out checkpoints/shapes
