@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from PIL import Image
+from PIL import Image, ImageDraw
 
 from tmt.errors import TmtError
 from tmt.image.codec import ImageCodec
@@ -195,3 +195,40 @@ def test_metrics() -> None:
     )
     usage = codebook_usage(torch.tensor([[0, 1, 2, 3]]), 8)
     assert usage.used == 4 and usage.share_used == 0.5 and abs(usage.perplexity - 4) < 1e-9
+
+
+SHIPPED = Path(__file__).resolve().parents[2] / "tokenizers" / "image"
+
+
+@pytest.mark.skipif(not (SHIPPED / "config.json").is_file(), reason="no shipped image codec")
+def test_shipped_codec_loads_and_round_trips() -> None:
+    codec = ImageCodec.load(SHIPPED)
+    assert codec.image_size == 64 and codec.num_tokens == 32
+    assert not list(SHIPPED.glob("*.py"))
+    # a large red circle in the middle of a light background comes back red where it was
+    image = Image.new("RGB", (64, 64), (240, 240, 240))
+    ImageDraw.Draw(image).ellipse([20, 20, 44, 44], fill=(220, 30, 30))
+    ids = codec.encode(image)
+    assert ids.shape == (32,) and int(ids.max()) < codec.vocab_size
+    out = np.asarray(codec.decode(ids), dtype=int)
+    assert out[28:36, 28:36, 0].mean() > out[28:36, 28:36, 1].mean() + 60
+    assert out[:6, :6].mean() > 180  # background stays light
+
+
+def test_caption_alignment_loss_trains() -> None:
+    from tmt.image.train import caption_targets
+
+    vocab, words = caption_targets(["a red circle", "a blue star", "a red star", "a blue circle"])
+    assert vocab == ["a", "blue", "circle", "red", "star"] and words.sum() == 12
+    torch.manual_seed(0)
+    trainer = Trainer(
+        ImageCodec(small_config()),
+        TrainOptions(steps=40, lr=3e-3, warmup=1, caption_weight=1.0),
+        len(vocab),
+    )
+    batch = torch.rand(4, 3, 16, 16) * 2 - 1
+    aligns = [trainer.train_step(batch, words)["align"] for _ in range(15)]
+    assert aligns[-1] < 0.7 * aligns[0]
+    assert "caption_head" not in "".join(
+        trainer.codec.state_dict()
+    )  # not part of the shipped codec

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from tmt.errors import TmtError
 from tmt.image.codec import ImageCodec
@@ -40,6 +41,8 @@ class TrainOptions:
     lr: float = 1e-3
     warmup: int = 200
     weight_decay: float = 0.01
+    caption_weight: float = 0.0
+    """Weight of the caption bag-of-words alignment loss (0 = off), see :class:`CaptionHead`."""
     fg_weight: float = 4.0
     """Extra loss weight on foreground (non-background) pixels, see :func:`foreground_weights`."""
     seed: int = 0
@@ -80,13 +83,47 @@ def reconstruction_loss(
     return ((diff.abs() + diff.pow(2)) * w).mean() / w.mean()
 
 
+def caption_targets(captions: list[str]) -> tuple[list[str], torch.Tensor]:
+    """Word list of ``captions`` and their multi-hot bag-of-words targets (N, V)."""
+    vocab = sorted({w for c in captions for w in c.lower().split()})
+    index = {w: i for i, w in enumerate(vocab)}
+    targets = torch.zeros(len(captions), len(vocab))
+    for row, caption in enumerate(captions):
+        targets[row, [index[w] for w in caption.lower().split()]] = 1.0
+    return vocab, targets
+
+
+class CaptionHead(nn.Module):
+    """Text alignment (training only, not shipped): predict which caption words occur from the 32
+    pre-quantisation vectors, so that the codes must carry what a caption says (SEED aligns its
+    Q-Former outputs with captions contrastively; with ~30 caption words a multi-label
+    bag-of-words target is the direct form of the same pressure)."""
+
+    def __init__(self, num_queries: int, code_dim: int, vocab_size: int, hidden: int = 256) -> None:
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Linear(num_queries * code_dim, hidden), nn.GELU(), nn.Linear(hidden, vocab_size)
+        )
+
+    def forward(self, latents: torch.Tensor) -> torch.Tensor:
+        return self.net(latents.flatten(1))  # (B, V) logits
+
+
 class Trainer:
     """Holds the model, the optimiser and the restart statistics; one call per step."""
 
-    def __init__(self, codec: ImageCodec, opts: TrainOptions) -> None:
+    def __init__(self, codec: ImageCodec, opts: TrainOptions, caption_vocab_size: int = 0) -> None:
         self.codec, self.opts = codec, opts
-        decay = [p for n, p in codec.named_parameters() if p.dim() >= 2 and "codebook" not in n]
-        rest = [p for n, p in codec.named_parameters() if p.dim() < 2 or "codebook" in n]
+        cfg = codec.config
+        self.caption_head: CaptionHead | None = None
+        if caption_vocab_size and opts.caption_weight > 0:
+            self.caption_head = CaptionHead(cfg.num_queries, cfg.code_dim, caption_vocab_size)
+            self.caption_head.to(codec.device)
+        params = list(codec.named_parameters())
+        if self.caption_head is not None:
+            params += [(f"caption_head.{n}", p) for n, p in self.caption_head.named_parameters()]
+        decay = [p for n, p in params if p.dim() >= 2 and "codebook" not in n]
+        rest = [p for n, p in params if p.dim() < 2 or "codebook" in n]
         self.optimizer = torch.optim.AdamW(
             [
                 {"params": decay, "weight_decay": opts.weight_decay},
@@ -102,14 +139,20 @@ class Trainer:
         self.pool: list[torch.Tensor] = []  # recent encoder outputs, candidates for restarts
         self.generator = torch.Generator().manual_seed(opts.seed + 1)
 
-    def train_step(self, batch: torch.Tensor) -> dict[str, float]:
-        """batch: (B, 3, H, W) in [-1, 1] on the codec's device."""
+    def train_step(
+        self, batch: torch.Tensor, words: torch.Tensor | None = None
+    ) -> dict[str, float]:
+        """batch: (B, 3, H, W) in [-1, 1] on the codec's device; words: (B, V) caption targets."""
         self.codec.train()
         for group in self.optimizer.param_groups:
             group["lr"] = lr_at(self.step, self.opts)
         out = self.codec(batch)
         rec = reconstruction_loss(out.reconstruction, batch, self.opts.fg_weight)
         loss = rec + out.vq_loss
+        align = torch.zeros(())
+        if self.caption_head is not None and words is not None:
+            align = F.binary_cross_entropy_with_logits(self.caption_head(out.latents), words)
+            loss = loss + self.opts.caption_weight * align
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(self.codec.parameters(), 1.0)
@@ -129,6 +172,7 @@ class Trainer:
             "loss": loss.item(),
             "rec": rec.item(),
             "vq": out.vq_loss.item(),
+            "align": align.item(),
             "psnr": quality,
             "restarted": restarted,
         }
@@ -136,6 +180,7 @@ class Trainer:
     def state_dict(self) -> dict:
         return {
             "model": self.codec.state_dict(),
+            "caption_head": None if self.caption_head is None else self.caption_head.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "step": self.step,
             "usage": self.usage,
@@ -146,6 +191,8 @@ class Trainer:
 
     def load_state_dict(self, state: dict) -> None:
         self.codec.load_state_dict(state["model"])
+        if self.caption_head is not None and state.get("caption_head") is not None:
+            self.caption_head.load_state_dict(state["caption_head"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.step, self.usage, self.pool = state["step"], state["usage"], state["pool"]
         self.generator.set_state(state["generator"])
@@ -201,6 +248,7 @@ def train(args: argparse.Namespace) -> ImageCodec:
         checkpoint_every=args.checkpoint_every,
         eval_every=args.eval_every,
         fg_weight=args.fg_weight,
+        caption_weight=args.caption_weight,
     )
     work, out = Path(args.work), Path(args.out)
     work.mkdir(parents=True, exist_ok=True)
@@ -208,8 +256,16 @@ def train(args: argparse.Namespace) -> ImageCodec:
     train_images = _cached_images(corpus, "train", cfg.image_size, work, args.limit)
     valid_images = _cached_images(corpus, "valid", cfg.image_size, work, 512)
 
-    codec = ImageCodec(cfg, device=args.device)
-    trainer = Trainer(codec, opts)
+    words = None
+    if opts.caption_weight > 0:
+        records = read_manifest(corpus, ("train",))[: args.limit]
+        vocab, words = caption_targets([r.get("caption", "") for r in records])
+    if args.init:
+        codec = ImageCodec.load(args.init, device=args.device)
+        cfg = codec.config
+    else:
+        codec = ImageCodec(cfg, device=args.device)
+    trainer = Trainer(codec, opts, 0 if words is None else words.shape[1])
     checkpoint = work / "checkpoint.pt"
     elapsed = 0.0
     if checkpoint.is_file():
@@ -233,7 +289,8 @@ def train(args: argparse.Namespace) -> ImageCodec:
             n, generator=torch.Generator().manual_seed(opts.seed * 100003 + epoch)
         )
         index = order[offset * opts.batch_size : (offset + 1) * opts.batch_size]
-        stats = trainer.train_step(to_unit_range(train_images[index]).to(args.device))
+        batch_words = None if words is None else words[index].to(args.device)
+        stats = trainer.train_step(to_unit_range(train_images[index]).to(args.device), batch_words)
         bar.update(1)
         bar.set_postfix(loss=f"{stats['loss']:.4f}", psnr=f"{stats['psnr']:.2f}", refresh=False)
         if trainer.step % opts.eval_every == 0 or trainer.step == opts.steps:
@@ -252,6 +309,7 @@ def train(args: argparse.Namespace) -> ImageCodec:
     figures = evaluate(codec, valid_images)
     codec.config.extra = {
         "recipe": "python -m tmt.image.train",
+        "init": args.init,
         "train_options": dataclasses.asdict(opts),
         "train_images": n,
         "train_seconds": round(seconds, 1),
@@ -290,6 +348,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--batch-size", type=int, default=TrainOptions.batch_size)
     parser.add_argument("--lr", type=float, default=TrainOptions.lr)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--caption-weight", type=float, default=TrainOptions.caption_weight)
+    parser.add_argument("--init", default=None, help="start from this saved codec's weights")
     parser.add_argument("--fg-weight", type=float, default=TrainOptions.fg_weight)
     parser.add_argument("--checkpoint-every", type=int, default=TrainOptions.checkpoint_every)
     parser.add_argument("--eval-every", type=int, default=TrainOptions.eval_every)
