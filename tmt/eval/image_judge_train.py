@@ -66,6 +66,17 @@ def _augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     return (x + sigma * torch.randn(x.shape, generator=gen)).clamp(0, 1)
 
 
+def _render_heldout(n: int, seed: int, image_size: int) -> tuple[torch.Tensor, list[Record]]:
+    """n scenes with held-out pairs, from a random stream no corpus example uses."""
+    from tmt.data.shapes_render import render_scene
+    from tmt.data.shapes_world import sample_record
+
+    rng = np.random.default_rng([seed, 0xC0305])
+    records = [sample_record(rng, compositional=True) for _ in range(n)]
+    arrays = np.stack([np.asarray(render_scene(r, rng, image_size)) for r in records])
+    return torch.from_numpy(arrays).permute(0, 3, 1, 2).contiguous(), records
+
+
 def evaluate(judge: ImageJudge, examples: list[ShapesExample]) -> dict[str, float]:
     """Per-attribute accuracy of the judge on the examples' ground-truth images."""
     images = []
@@ -87,24 +98,41 @@ def train_image_judge(
     seed: int = 0,
     device: str | torch.device = "cpu",
     max_train: int | None = None,
+    init: str | Path | None = None,
+    extra_heldout: int = 0,
     log: bool = True,
 ) -> ImageJudge:
-    """Train on the corpus's train split, keep the best epoch on valid, save to ``out``."""
+    """Train on the corpus's train split, keep the best epoch on valid, save to ``out``.
+
+    ``init`` starts from a trained judge. ``extra_heldout`` > 0 adds that many freshly
+    rendered scenes holding the held-out (compositional) colour–shape pairs — never the
+    corpus's compositional split itself — for a judge that also reads unseen pairs.
+    """
     torch.manual_seed(seed)
     meta = read_meta(corpus)
-    config = config or ImageJudgeConfig(image_size=int(meta["image_size"]))
+    model = ImageJudge.load(init, device).model if init else None
+    config = model.config if model else config or ImageJudgeConfig(image_size=int(meta["image_size"]))
     train = read_corpus(corpus, "train")[:max_train]
     valid = read_corpus(corpus, "valid")
     if not train:
         raise TmtError(f"{corpus} has no train examples")
     x_train = load_images(train, config.image_size)
+    records = [ex.attributes for ex in train]
+    if extra_heldout > 0:
+        x_extra, extra_records = _render_heldout(extra_heldout, seed, int(meta["image_size"]))
+        if x_extra.shape[-1] != config.image_size:
+            x_extra = F.interpolate(x_extra.float(), size=config.image_size, mode="bilinear")
+            x_extra = x_extra.round().clamp(0, 255).to(torch.uint8)
+        x_train = torch.cat([x_train, x_extra])
+        records += extra_records
     heads = list(config.heads())
-    targets = [record_targets(ex.attributes, config) for ex in train]
+    targets = [record_targets(r, config) for r in records]
     y_train = torch.tensor([[t[h] for h in heads] for t in targets])  # (N, heads)
+    n_train = len(records)
 
-    model = ImageJudgeNet(config).to(device)
+    model = model or ImageJudgeNet(config).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
-    steps_per_epoch = math.ceil(len(train) / batch_size)
+    steps_per_epoch = math.ceil(n_train / batch_size)
     sched = torch.optim.lr_scheduler.OneCycleLR(
         opt, max_lr=lr, total_steps=epochs * steps_per_epoch, pct_start=0.15
     )
@@ -113,8 +141,8 @@ def train_image_judge(
     for epoch in range(epochs):
         model.train()
         start, total = time.time(), 0.0
-        order = torch.randperm(len(train), generator=gen)
-        for i in range(0, len(train), batch_size):
+        order = torch.randperm(n_train, generator=gen)
+        for i in range(0, n_train, batch_size):
             idx = order[i : i + batch_size]
             x = _augment(x_train[idx].float() / 255.0, gen).to(device)
             y = y_train[idx].to(device)
@@ -135,7 +163,7 @@ def train_image_judge(
         acc = evaluate(judge, valid) if valid else {"exact": 0.0}
         if log:
             print(
-                f"epoch {epoch + 1}/{epochs} loss {total / len(train):.4f} valid "
+                f"epoch {epoch + 1}/{epochs} loss {total / n_train:.4f} valid "
                 + " ".join(f"{k} {v:.4f}" for k, v in acc.items())
                 + f" ({time.time() - start:.0f} s)",
                 flush=True,
@@ -146,6 +174,8 @@ def train_image_judge(
             config.extra = {
                 "corpus": str(corpus),
                 "train_examples": len(train),
+                "extra_heldout_rendered": extra_heldout,
+                "init": str(init) if init else None,
                 "epoch": epoch + 1,
                 "epochs": epochs,
                 "valid": acc,
@@ -166,11 +196,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     parser.add_argument("--max-train", type=int, default=None, help="cap on train examples")
+    parser.add_argument("--init", default=None, help="start from this trained judge")
+    parser.add_argument(
+        "--extra-heldout", type=int, default=0,
+        help="also train on this many freshly rendered scenes with the held-out pairs",
+    )
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     judge = train_image_judge(
         args.corpus, args.out, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-        seed=args.seed, max_train=args.max_train,
+        seed=args.seed, max_train=args.max_train, init=args.init, extra_heldout=args.extra_heldout,
     )
     for split in ("test", "compositional"):
         examples = read_corpus(args.corpus, split)
