@@ -97,3 +97,14 @@ def test_train_image_judge_on_a_tiny_corpus(tmp_path: Path) -> None:
                                                         compositional=False),
                                           np.random.default_rng(0), 32)])
     assert len(records) == 1 and len(records[0]["objects"]) in (1, 2)
+
+
+def test_fine_tune_image_judge_with_rendered_heldout_pairs(tmp_path: Path) -> None:
+    corpus = generate_corpus(tmp_path / "c", 4, seed=2, image_size=32, workers=1, progress=False)
+    config = ImageJudgeConfig(image_size=32, channels=(4, 8), hidden=16)
+    train_image_judge(corpus, tmp_path / "base", config=config, epochs=1, log=False)
+    tuned = train_image_judge(
+        corpus, tmp_path / "tuned", init=tmp_path / "base", extra_heldout=6, epochs=1, log=False
+    )
+    assert tuned.config.channels == (4, 8)  # the architecture comes from the initial judge
+    assert tuned.config.extra["extra_heldout_rendered"] == 6
