@@ -170,8 +170,8 @@ def _flite(text: str, voice: str, rate: float, pitch: float) -> tuple[np.ndarray
             # duration_stretch > 1 slows speech down, so it is the inverse of the rate.
             cmd += ["--setf", f"duration_stretch={1.0 / rate:.4f}"]
         if pitch != 1.0:
-            # Mean F0 of flite's US voices sits near 100-170 Hz; scale it around 130 Hz
-            # only for the diphone voices that honour it (clustergen voices ignore it).
+            # Mean F0 of flite's US voices sits near 100-170 Hz: scale a 130 Hz target.
+            # kal16, awb and slt follow it; rms ignores it (identical output).
             cmd += ["--setf", f"int_f0_target_mean={130.0 * pitch:.1f}"]
         proc = subprocess.run(cmd, capture_output=True, check=False)
         if proc.returncode != 0 or not out.exists():

@@ -101,6 +101,7 @@ class ImageJudgeNet(nn.Module):
         layers += [nn.Conv2d(c_in, c_in, 3, padding=1), nn.BatchNorm2d(c_in), nn.ReLU(inplace=True)]
         self.features = nn.Sequential(*layers)
         side = config.image_size // 2 ** len(config.channels)
+        self.masks: torch.Tensor
         self.register_buffer("masks", _region_masks(side), persistent=False)
         self.layout = nn.Sequential(
             nn.Conv2d(c_in, 16, 1), nn.ReLU(inplace=True), nn.Flatten(),
