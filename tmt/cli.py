@@ -451,6 +451,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except TmtError as error:
         print(f"tmt: error: {error}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("tmt: interrupted", file=sys.stderr)
+    except KeyboardInterrupt as stop:
+        detail = f": {stop}" if str(stop) else ""
+        print(f"tmt: interrupted{detail}", file=sys.stderr)
         return 130

@@ -119,3 +119,21 @@ def test_source_directions_and_direction_sampling(tmp_path):
     assert len(first) == 2 + 2 + 2
     assert [d for _, d in first] == [d for _, d in sampled.pairs(items, [0, 1, 2], step=0)]  # deterministic
     assert any([d for _, d in sampled.pairs(items, [0], step=s)] != [d for _, d in first[:2]] for s in range(1, 6))
+
+
+def test_sigterm_checkpoints_the_finished_steps(tmp_path):
+    import os
+    import signal
+
+    protos = concepts(2)
+
+    def term_at_3(step):
+        if step == 3:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    trainer = Trainer(config(tmp_path, max_steps=10, checkpoint_every=1000), protos * 4)
+    with pytest.raises(KeyboardInterrupt, match="stopped by signal at step 3"):
+        trainer.fit(on_step=term_at_3)
+    resumed = Trainer(config(tmp_path, max_steps=10, checkpoint_every=1000), protos * 4)
+    assert resumed.maybe_resume() and resumed.step == 3
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # handler restored

@@ -11,7 +11,9 @@ import json
 import logging
 import math
 import random
+import signal
 import sys
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import nullcontext
@@ -330,8 +332,9 @@ class Trainer:
             total=config.max_steps, initial=self.step, desc="train", unit="step",
             disable=not self.dist.is_main, dynamic_ncols=True,
         )
+        stop = _StopRequest()
         try:
-            while self.step < config.max_steps:
+            while self.step < config.max_steps and not stop.requested:
                 loss, tokens = self.train_step()
                 tokens_seen += tokens
                 running = loss if math.isnan(running) else 0.95 * running + 0.05 * loss
@@ -350,7 +353,12 @@ class Trainer:
             self.save_checkpoint()
             bar.close()
             raise
+        finally:
+            stop.restore()
         bar.close()
+        if stop.requested:  # SIGTERM: checkpoint the finished steps and stop
+            self.save_checkpoint()
+            raise KeyboardInterrupt(f"stopped by signal at step {self.step}; rerun to resume")
         self.save_checkpoint()
         if self.dist.is_main:
             self.translator.save(self.out_dir / "model")
@@ -362,6 +370,25 @@ class Trainer:
             seconds=seconds,
             tokens_per_second=tokens_seen / max(seconds, 1e-9),
         )
+
+
+class _StopRequest:
+    """SIGTERM (e.g. ``kill``, a cluster's preemption) asks the loop to stop after the current
+    step; the loop then writes a checkpoint. Ctrl-C raises KeyboardInterrupt as usual."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous = None
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGTERM, self._handle)
+
+    def _handle(self, signum: int, frame: object) -> None:
+        self.requested = True
+
+    def restore(self) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGTERM, self._previous)
+            self._previous = None
 
 
 def _seed_everything(seed: int) -> None:
