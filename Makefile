@@ -23,6 +23,7 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(VENV)/bin/ruff check tmt tests benchmarks
+	$(VENV)/bin/mypy tmt
 	$(PY) -m pytest -q
 
 test-slow: $(STAMP)
