@@ -36,13 +36,20 @@ class PeriodDiscriminator(nn.Module):
         if t % self.period:
             x = F.pad(x, (0, self.period - t % self.period), mode="reflect")
         x = x.view(b, c, -1, self.period)
-        fmaps: FeatureMaps = []
-        for conv in self.convs:
-            x = F.leaky_relu(conv(x), LRELU_SLOPE)
-            fmaps.append(x)
-        x = self.post(x)
+        return _conv_stack(self.convs, self.post, x)
+
+
+def _conv_stack(
+    convs: nn.ModuleList, post: nn.Module, x: torch.Tensor
+) -> tuple[torch.Tensor, FeatureMaps]:
+    """Leaky-ReLU conv stack + output conv; every activation is kept for feature matching."""
+    fmaps: FeatureMaps = []
+    for conv in convs:
+        x = F.leaky_relu(conv(x), LRELU_SLOPE)
         fmaps.append(x)
-        return x.flatten(1), fmaps
+    x = post(x)
+    fmaps.append(x)
+    return x.flatten(1), fmaps
 
 
 class ScaleDiscriminator(nn.Module):
@@ -60,13 +67,7 @@ class ScaleDiscriminator(nn.Module):
         self.post = norm(nn.Conv1d(8 * w, 1, 3, padding=1))
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, FeatureMaps]:
-        fmaps: FeatureMaps = []
-        for conv in self.convs:
-            x = F.leaky_relu(conv(x), LRELU_SLOPE)
-            fmaps.append(x)
-        x = self.post(x)
-        fmaps.append(x)
-        return x.flatten(1), fmaps
+        return _conv_stack(self.convs, self.post, x)
 
 
 class MultiDiscriminator(nn.Module):
