@@ -13,6 +13,7 @@ the image encoder or the vocoder's weights it does not need.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -206,15 +207,8 @@ def available_models() -> list[dict[str, Any]]:
 def _count_parameters(weights: Path) -> int:
     from safetensors import safe_open
 
-    total = 0
     with safe_open(str(weights), framework="pt") as f:
-        for key in f.keys():
-            shape = f.get_slice(key).get_shape()
-            n = 1
-            for s in shape:
-                n *= s
-            total += n
-    return total
+        return sum(math.prod(f.get_slice(key).get_shape()) for key in f.keys())
 
 
 __all__ = ["Bundle", "Translation", "available_models", "load_codec", "write_bundle"]

@@ -328,7 +328,7 @@ def build_parser() -> argparse.ArgumentParser:
         "train",
         help="train the translator on token stores (torchrun for several processes)",
         description="Train as FILE.yaml says (keys of tmt.train.config.TrainConfig). A run "
-        "resumes from OUT_DIR/last.pt; Ctrl-C writes a checkpoint. Several processes: "
+        "resumes from OUT_DIR/last.pt; Ctrl-C or SIGTERM writes a checkpoint. Several processes: "
         "torchrun --nproc_per_node N -m tmt train --config FILE.yaml",
         formatter_class=fmt,
     )

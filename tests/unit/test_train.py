@@ -137,3 +137,11 @@ def test_sigterm_checkpoints_the_finished_steps(tmp_path):
     resumed = Trainer(config(tmp_path, max_steps=10, checkpoint_every=1000), protos * 4)
     assert resumed.maybe_resume() and resumed.step == 3
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # handler restored
+
+
+def test_model_override_updates_the_files_model_mapping(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("out_dir: x\nmodel: {model_dim: 64, num_attn_heads: 4}\n")
+    config = TrainConfig.load(path, {"model": {"dropout_p": 0.0}, "max_steps": 7})
+    assert config.model == {"model_dim": 64, "num_attn_heads": 4, "dropout_p": 0.0}
+    assert config.max_steps == 7

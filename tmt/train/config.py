@@ -129,8 +129,11 @@ class TrainConfig:
             raise TmtError(f"{path}: invalid YAML: {error}") from None
         if not isinstance(data, dict):
             raise TmtError(f"{path}: expected a mapping of keys to values")
-        base = path.parent
         # Relative store / output paths are relative to the working directory, as on a CLI.
-        data.update(overrides or {})
-        del base
+        # A mapping override (e.g. ``model``) updates the file's mapping instead of replacing it.
+        for key, value in (overrides or {}).items():
+            if isinstance(value, dict) and isinstance(data.get(key), dict):
+                data[key] = {**data[key], **value}
+            else:
+                data[key] = value
         return cls.from_dict(data, source=str(path))

@@ -53,11 +53,7 @@ def load_train_data(config: TrainConfig) -> tuple[Any, Any, dict[str, int]]:
 
 def run_training(config_path: str | Path, overrides: list[str] | None = None) -> TrainResult:
     """Train as the config says; under torchrun every process calls this."""
-    extra = parse_overrides(overrides or [])
-    if "model" in extra:
-        base = yaml.safe_load(Path(config_path).read_text()) if Path(config_path).is_file() else {}
-        extra["model"] = {**((base or {}).get("model") or {}), **extra["model"]}
-    config = TrainConfig.load(config_path, extra)
+    config = TrainConfig.load(config_path, parse_overrides(overrides or []))
     dist = Dist.from_env(config.device)
     try:
         train, valid, sizes = load_train_data(config)

@@ -132,9 +132,6 @@ class Translator(nn.Module):
 
     # -- loss -----------------------------------------------------------------------------
 
-    def allowed(self, modality: Modality) -> Tensor:
-        return self._allowed[MODALITIES.index(modality)]
-
     def forward(self, batch: Seq2SeqBatch, label_smoothing: float = 0.1) -> tuple[Tensor, Tensor]:
         """Loss summed over the directions present (each the mean over its target tokens).
 
