@@ -17,6 +17,8 @@ if TYPE_CHECKING:
     from tmt.translator.generate import DecodingOptions
 
 Handler = Callable[[argparse.Namespace], int | None]
+#: tmt.eval.captioning.CAPTION_METRICS, repeated so that ``tmt --help`` imports nothing heavy.
+CAPTION_METRIC_NAMES = ("bleu1", "bleu2", "bleu3", "bleu4", "meteor", "rouge_l", "cider", "spice")
 
 
 def _cmd_data_shapes(args: argparse.Namespace) -> None:
@@ -156,9 +158,33 @@ def _cmd_decode(args: argparse.Namespace) -> None:
 def _cmd_tokenize(args: argparse.Namespace) -> None:
     from tmt.data.tokenize import tokenize_dataset
 
+    options = {k: getattr(args, k) for k in _READER_OPTIONS if getattr(args, k, None) is not None}
     summary = tokenize_dataset(
         args.dataset, args.root, args.out, codecs_dir=args.codecs, shard=args.shard,
-        shard_size=args.shard_size,
+        shard_size=args.shard_size, options=options, tts=args.tts, tts_cache=args.tts_cache,
+    )
+    print(summary)
+    if summary.failures:
+        print(f"{summary.failed} failures listed in {args.out}/failures-*.tsv", file=sys.stderr)
+
+
+#: `tmt tokenize` flags passed to the corpus reader as keyword arguments.
+_READER_OPTIONS = ("spoken", "audio", "karpathy", "images", "captions", "split")
+
+
+def _cmd_backtranslate(args: argparse.Namespace) -> None:
+    from tmt.backtranslate import backtranslate_dataset
+    from tmt.bundle import read_bundle_meta, resolve_model
+    from tmt.translator.generate import DecodingOptions
+
+    # The model's decoding defaults (e.g. its length caps), overridden by the flags given.
+    meta = read_bundle_meta(resolve_model(args.model))
+    options = _parse_options(args, DecodingOptions(**meta.get("decoding", {})))
+    summary = backtranslate_dataset(
+        args.dataset, args.root, args.model, args.out, shard=args.shard,
+        drop=[m for m in (args.drop or "").split(",") if m], ids_file=args.ids,
+        image_from=args.image_from, options=options, batch_size=args.batch_size,
+        shard_size=args.shard_size, device=args.device,
     )
     print(summary)
 
@@ -179,13 +205,29 @@ def _cmd_eval(args: argparse.Namespace) -> None:
     from tmt.eval.shapes_eval import evaluate_shapes
 
     bundle = Bundle.load(args.model, device=args.device)
-    reports = {
-        split: evaluate_shapes(bundle, args.corpus, split, limit=args.limit,
-                               options=_parse_options(args, bundle.default_options),
-                               cascade=args.cascade,
-                               batch_size=args.batch_size)
-        for split in args.split
-    }
+    options = _parse_options(args, bundle.default_options)
+    if args.dataset == "shapes":
+        corpus = args.corpus or args.root
+        if corpus is None:
+            raise TmtError("tmt-shapes evaluation needs --corpus DIR")
+        reports = {
+            split: evaluate_shapes(bundle, corpus, split, limit=args.limit, options=options,
+                                   cascade=args.cascade, batch_size=args.batch_size)
+            for split in args.split or ["test", "compositional"]
+        }
+    else:
+        from tmt.eval.benchmark import evaluate_dataset
+
+        if args.root is None:
+            raise TmtError(f"--dataset {args.dataset} needs --root DIR")
+        reports = {
+            split: evaluate_dataset(
+                bundle, args.dataset, args.root, split, clip=args.clip, asr=args.asr,
+                limit=args.limit, captions_per_image=args.captions_per_image or None,
+                options=options, batch_size=args.batch_size, metrics=args.caption_metrics,
+                save_dir=Path(args.save_outputs) / split if args.save_outputs else None)
+            for split in args.split or ["test"]
+        }
     text = json.dumps(reports, indent=2)
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
@@ -313,7 +355,7 @@ def build_parser() -> argparse.ArgumentParser:
         "resumable token store (a restarted run skips finished examples).",
         formatter_class=fmt,
     )
-    tok.add_argument("dataset", help="corpus reader (shapes)")
+    tok.add_argument("dataset", help="corpus reader (shapes, coco, flickr8k, cc3m, cc12m)")
     tok.add_argument("--root", required=True, help="corpus directory")
     tok.add_argument("--out", required=True, help="token store directory")
     tok.add_argument("--codecs", default=None,
@@ -321,7 +363,51 @@ def build_parser() -> argparse.ArgumentParser:
     tok.add_argument("--shard", default=None, metavar="I/N",
                      help="process part I of N (0-based) so that machines can split a corpus")
     tok.add_argument("--shard-size", type=int, default=1000, help="examples per store shard")
+    rd = tok.add_argument_group("corpus options (coco, flickr8k, cc3m, cc12m)")
+    rd.add_argument("--spoken", metavar="DIR",
+                    help="coco: SpokenCOCO folder (default: ROOT/SpokenCOCO if present)")
+    rd.add_argument("--audio", metavar="DIR",
+                    help="flickr8k: Flickr8k Audio Caption Corpus folder (default: ROOT/flickr_audio)")
+    rd.add_argument("--karpathy", metavar="FILE",
+                    help="coco/flickr8k: Karpathy split json (default: ROOT/dataset_{coco,flickr8k}.json)")
+    rd.add_argument("--images", metavar="DIR", help="image folder (default: per corpus, under ROOT)")
+    rd.add_argument("--captions", metavar="FILE",
+                    help="cc3m/cc12m: captions TSV (default: ROOT/captions.tsv, else IMAGE + IMAGE.txt)")
+    rd.add_argument("--split", help="cc3m/cc12m: split of rows without one (default: train)")
+    rd.add_argument("--tts", metavar="VOICE",
+                    help="synthesize speech for examples without it (espeak:NAME or flite:NAME; "
+                    "default for cc3m/cc12m: espeak:en-us)")
+    rd.add_argument("--tts-cache", metavar="DIR",
+                    help="where synthesized wavs are kept for reruns (default: OUT-tts)")
     tok.set_defaults(handler=_cmd_tokenize)
+
+    # -- backtranslate ---------------------------------------------------------------------
+    bt = sub.add_parser(
+        "backtranslate",
+        help="generate the missing modalities of unpaired data (pseudo token store)",
+        description="Translate each example's real media into its missing modalities with a "
+        "model (imagenet: image->text and image->speech; commonvoice: text->image) and write "
+        "real + generated tokens, marked pseudo, into a token store that training mixes with "
+        "real data. Resumable and idempotent (a rerun skips finished examples).",
+        formatter_class=fmt,
+    )
+    bt.add_argument("dataset", help="corpus reader (imagenet, commonvoice, shapes, ...)")
+    bt.add_argument("--root", required=True, help="corpus directory")
+    bt.add_argument("--model", required=True, help="bundle name or path that translates")
+    bt.add_argument("--out", required=True, help="token store directory to write")
+    bt.add_argument("--shard", default=None, metavar="I/N",
+                    help="process part I of N (0-based) so that machines can split a corpus")
+    bt.add_argument("--drop", default=None, metavar="M,M",
+                    help="drop these modalities from every example first (simulates unpaired "
+                    "data from a paired corpus, e.g. --drop text,speech)")
+    bt.add_argument("--ids", default=None, metavar="FILE",
+                    help="only the example ids listed in FILE (whitespace-separated)")
+    bt.add_argument("--image-from", default=None, choices=["text", "speech"],
+                    help="which real modality generates missing images (default: text)")
+    bt.add_argument("--batch-size", type=int, default=32, help="examples per generation batch")
+    bt.add_argument("--shard-size", type=int, default=1024, help="examples per store shard")
+    _add_decoding_arguments(bt)
+    bt.set_defaults(handler=_cmd_backtranslate)
 
     # -- train -----------------------------------------------------------------------------
     train = sub.add_parser(
@@ -340,17 +426,35 @@ def build_parser() -> argparse.ArgumentParser:
     # -- eval ------------------------------------------------------------------------------
     ev = sub.add_parser(
         "eval",
-        help="six-task evaluation on a tmt-shapes split (JSON report)",
+        help="six-task evaluation on a tmt-shapes or real dataset split (JSON report)",
         description="Translate every item of the split(s) in all six directions and score the "
-        "output: WER for speech->text; BLEU-4, CIDEr and attribute accuracy for image->text; "
-        "the speech judge's WER for ->speech; the image judge's attribute accuracy for ->image.",
+        "output. tmt-shapes (--corpus): WER for speech->text; BLEU-4, CIDEr and attribute "
+        "accuracy for image->text; the speech judge's WER for ->speech; the image judge's "
+        "attribute accuracy for ->image. A real dataset (--dataset NAME --root DIR): BLEU-1..4, "
+        "METEOR, ROUGE-L, CIDEr, SPICE for image->text and (transcribed by --asr) image->speech; "
+        "WER for speech->text and text->speech; CLIP text-image and image-image cosine (--clip) "
+        "for ->image. A metric that cannot run is reported as null with the reason.",
         formatter_class=fmt,
     )
-    ev.add_argument("--corpus", required=True, help="tmt-shapes corpus directory")
-    ev.add_argument("--split", nargs="+", default=["test", "compositional"])
+    ev.add_argument("--dataset", default="shapes",
+                    help="corpus reader of tmt.data.readers (shapes, coco, flickr8k, ...)")
+    ev.add_argument("--corpus", default=None, help="tmt-shapes corpus directory")
+    ev.add_argument("--root", default=None, help="dataset directory (--dataset other than shapes)")
+    ev.add_argument("--split", nargs="+", default=None,
+                    help="split(s) to score (default: test compositional for shapes, else test)")
     ev.add_argument("--model", default="shapes", help="bundle name or path")
     ev.add_argument("--out", help="also write the JSON report here")
-    ev.add_argument("--limit", type=int, default=None, help="first N items of each split")
+    ev.add_argument("--limit", type=int, default=None,
+                    help="first N items (real datasets: N images) of each split")
+    ev.add_argument("--clip", default=None, help="local CLIP model directory (->image scores)")
+    ev.add_argument("--asr", default=None,
+                    help="ASR judge for ->speech: a local wav2vec2 CTC directory or 'pocketsphinx'")
+    ev.add_argument("--captions-per-image", type=int, default=1,
+                    help="captions of each image used as text/speech inputs (0: all)")
+    ev.add_argument("--caption-metrics", nargs="+", default=list(CAPTION_METRIC_NAMES),
+                    choices=CAPTION_METRIC_NAMES, help="captioning metrics to compute")
+    ev.add_argument("--save-outputs", default=None, metavar="DIR",
+                    help="also keep every output (txt/wav/png) under DIR/SPLIT/DIRECTION")
     ev.add_argument("--cascade", action="store_true",
                     help="also score speech->text->image through the same model")
     ev.add_argument("--batch-size", type=int, default=32)

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
+from tmt.data.readers_captions import coco_examples, flickr8k_examples
+from tmt.data.readers_cc import cc3m_examples, cc12m_examples
 from tmt.data.records import RawExample
+from tmt.data.unpaired import commonvoice_examples, imagenet_examples
 from tmt.errors import TmtError
 
 #: Source name of the extra examples that carry tmt-shapes' random input voices.
@@ -31,12 +35,30 @@ def shapes_examples(root: str | Path, *, input_voices: bool = True) -> Iterator[
                                  image=item.image, text=ref.text)
 
 
-READERS = {"shapes": shapes_examples}
+READERS: dict[str, Callable[..., Iterator[RawExample]]] = {
+    "shapes": shapes_examples,
+    "coco": coco_examples,
+    "flickr8k": flickr8k_examples,
+    "cc3m": cc3m_examples,
+    "cc12m": cc12m_examples,
+    "imagenet": imagenet_examples,
+    "commonvoice": commonvoice_examples,
+}
+
+#: Corpora without speech: ``tmt tokenize`` synthesizes it (see :mod:`tmt.data.tts`).
+SYNTHESIZED_SPEECH = frozenset({"cc3m", "cc12m"})
 
 
-def read_dataset(name: str, root: str | Path) -> Iterator[RawExample]:
+def read_dataset(name: str, root: str | Path, **options: Any) -> Iterator[RawExample]:
+    """The examples of corpus ``name`` at ``root``; ``options`` are the reader's keyword
+    arguments (e.g. ``spoken=DIR`` for coco, ``audio=DIR`` for flickr8k)."""
     try:
         reader = READERS[name]
     except KeyError:
         raise TmtError(f"unknown dataset {name!r} (known: {', '.join(sorted(READERS))})") from None
-    return reader(root)
+    try:
+        # Readers are generators: a bad keyword fails here, before any file is read.
+        return reader(root, **options)
+    except TypeError as error:
+        raise TmtError(f"dataset {name!r} does not take these options "
+                       f"({', '.join(sorted(options))}): {error}") from None

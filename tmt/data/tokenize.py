@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -14,6 +14,7 @@ from tqdm import tqdm
 
 from tmt.data.records import RawExample, TokenExample
 from tmt.data.store import TokenStoreWriter
+from tmt.data.tts import TextToSpeech
 from tmt.errors import TmtError
 from tmt.modality import MODALITIES, Codec, Modality
 
@@ -77,13 +78,16 @@ def tokenize_corpus(
     codecs: dict[Modality, Codec],
     writer: TokenStoreWriter,
     progress: bool = True,
+    prepare: Callable[[RawExample], RawExample] | None = None,
 ) -> TokenizeSummary:
     """Encode each example's media with ``codecs`` and add the ids to ``writer``.
 
     Media of a modality without a codec are left out. An example whose id the writer already
-    holds is skipped (so a rerun resumes). If any medium fails to encode (a bad file, a codec
-    error), the failure is logged and counted and the whole example is left out, so a rerun
-    retries it. The writer is flushed at the end (its last shard written), not closed.
+    holds is skipped (so a rerun resumes). ``prepare`` (e.g. speech synthesis for a corpus
+    without speech) runs on each example not yet stored, before encoding. If it or any medium
+    fails (a missing or corrupt file, a codec error), the failure is logged and counted and
+    the whole example is left out, so a rerun retries it. The writer is flushed at the end
+    (its last shard written), not closed.
     """
     codecs = {Modality.parse(m): c for m, c in codecs.items()}
     # Recorded in store.json; a store tokenized earlier with other codecs is refused here.
@@ -101,7 +105,12 @@ def tokenize_corpus(
         tokens: dict[str, torch.Tensor] = {}
         raw_bytes: dict[str, int] = {}
         failure: tuple[str, str, str] | None = None
-        for m in MODALITIES:
+        if prepare is not None:
+            try:
+                raw = prepare(raw)
+            except Exception as error:  # e.g. the TTS failed on one caption
+                failure = (raw.id, "prepare", f"{type(error).__name__}: {error}".splitlines()[0])
+        for m in MODALITIES if failure is None else ():
             medium = raw.media(m)
             if medium is None or m not in codecs:
                 continue
@@ -187,16 +196,41 @@ def tokenize_dataset(
     shard: str | None = None,
     shard_size: int = 1000,
     progress: bool = True,
+    options: dict[str, Any] | None = None,
+    tts: str | TextToSpeech | None = None,
+    tts_cache: str | Path | None = None,
 ) -> TokenizeSummary:
-    """``tmt tokenize``: read a corpus, keep shard ``I/N`` of it, encode it into a store."""
-    from tmt.data.readers import read_dataset
+    """``tmt tokenize``: read a corpus, keep shard ``I/N`` of it, encode it into a store.
 
-    examples: Iterable[RawExample] = read_dataset(dataset, root)
+    ``options`` go to the corpus reader (e.g. ``{"spoken": DIR}`` for coco). Examples without
+    speech get a wav synthesized from their caption by ``tts`` (a voice name such as
+    ``espeak:en-us``, or a :class:`~tmt.data.tts.TextToSpeech`); corpora that have no speech
+    (cc3m, cc12m) default to ``espeak:en-us``. Wavs are cached in ``tts_cache`` (default
+    ``OUT-tts/``) so that a rerun does not synthesize them again. Failures are also written
+    to ``OUT/failures-PREFIX.tsv`` (id, modality, error).
+    """
+    from tmt.data.readers import SYNTHESIZED_SPEECH, read_dataset
+    from tmt.data.tts import SpeechSynthesizer, tts_by_name
+
+    examples: Iterable[RawExample] = read_dataset(dataset, root, **(options or {}))
     prefix = "shard"
     if shard is not None:
         i, n = parse_shard(shard)
         examples = shard_of(examples, i, n)
         prefix = f"part{i}of{n}"  # parallel writers into one store never share a shard name
+    if tts is None and dataset in SYNTHESIZED_SPEECH:
+        tts = "espeak:en-us"
+    prepare = None
+    if tts is not None:
+        engine = tts_by_name(tts) if isinstance(tts, str) else tts
+        cache = Path(tts_cache) if tts_cache else Path(f"{Path(out).resolve()}-tts")
+        prepare = SpeechSynthesizer(engine, cache)
     codecs = load_codecs(codecs_dir)
     with TokenStoreWriter(out, shard_size=shard_size, prefix=prefix) as writer:
-        return tokenize_corpus(examples, codecs, writer, progress=progress)
+        summary = tokenize_corpus(examples, codecs, writer, progress=progress, prepare=prepare)
+    report = Path(out) / f"failures-{prefix}.tsv"
+    if summary.failures:
+        report.write_text("".join("\t".join(f) + "\n" for f in summary.failures), encoding="utf-8")
+    elif report.exists():
+        report.unlink()  # a rerun fixed (or skipped) every earlier failure
+    return summary
