@@ -5,11 +5,17 @@ STAMP := $(VENV)/.installed
 
 .PHONY: demo test test-slow lint system-deps clean
 
-# Debian packages: libsndfile1 (fairseq2n links it), flite (corpus voices).
+# Debian packages: libsndfile1 (fairseq2n links it), flite (corpus voices); optional
+# default-jre-headless (pycocoevalcap's METEOR and PTB tokenizer are Java; ~44 MB, runs offline;
+# without it METEOR is reported as unavailable).
 system-deps:
 	@if ! ldconfig -p | grep -q libsndfile.so.1 || ! command -v flite >/dev/null; then \
 		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libsndfile1 flite >/dev/null; \
 		else echo "please install the Debian packages libsndfile1 and flite (sudo apt-get install libsndfile1 flite)"; exit 1; fi; \
+	fi
+	@if ! command -v java >/dev/null; then \
+		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq default-jre-headless >/dev/null; \
+		else echo "note: no java; METEOR will be reported as unavailable (sudo apt-get install default-jre-headless)"; fi; \
 	fi
 
 $(STAMP): setup.cfg pyproject.toml | system-deps

@@ -1,0 +1,253 @@
+"""Six-task evaluation of a bundle on a real dataset split, with the TMT paper's metrics.
+
+| direction      | metric                                                                    |
+| -------------- | ------------------------------------------------------------------------- |
+| image→text     | BLEU-1..4, METEOR, ROUGE-L, CIDEr, SPICE against all captions of the image |
+| image→speech   | the same, on the ASR judge's transcript                                   |
+| speech→text    | WER against the spoken caption's transcript                               |
+| text→speech    | WER of the ASR judge's transcript against the input text                  |
+| text→image     | CLIP text–image cosine (vs the input caption) and image–image cosine (vs  |
+| speech→image   | the reference image); speech→image compares with the utterance's caption  |
+
+Items come from any :class:`RawExample` iterator (``tmt.data.readers``). Image-source tasks run
+once per distinct image; caption-source tasks (text→, speech→) on the first
+``captions_per_image`` captions of each image (or on every example of a corpus without
+images). A metric whose judge is missing (no ``--clip``, no ``--asr``, no Java for METEOR, no
+CoreNLP for SPICE) is ``None`` with the reason under ``"unavailable"``, never 0; a direction none
+of whose metrics can run is not translated at all.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from tmt.bundle import Bundle
+from tmt.data.records import RawExample
+from tmt.errors import TmtError
+from tmt.eval.asr_judge import AsrJudge, load_asr_judge, wer_scores
+from tmt.eval.captioning import CAPTION_METRICS, caption_metrics
+from tmt.eval.clip_score import ClipScorer
+from tmt.modality import DIRECTIONS, Modality
+from tmt.translator.generate import DecodingOptions, generate
+
+S, IM, T = Modality.SPEECH, Modality.IMAGE, Modality.TEXT
+
+
+@dataclass
+class BenchmarkItems:
+    """A split arranged for the six tasks."""
+
+    images: list[Path] = field(default_factory=list)
+    """Distinct images, in corpus order (sources of image→text/speech)."""
+    image_refs: list[list[str]] = field(default_factory=list)
+    """All captions of each image (references for captioning)."""
+    captions: list[RawExample] = field(default_factory=list)
+    """Caption-source examples (text→, speech→), at most ``captions_per_image`` per image."""
+
+    def sources(self, source: Modality) -> list[Any]:
+        if source is IM:
+            return list(self.images)
+        return [x.media(source) for x in self.caption_items(source)]
+
+    def caption_items(self, source: Modality) -> list[RawExample]:
+        return [x for x in self.captions if x.media(source) is not None and x.text]
+
+
+def arrange_items(
+    examples: Iterable[RawExample], *, limit: int | None = None, captions_per_image: int | None = 1
+) -> BenchmarkItems:
+    """Group examples by image; ``limit`` keeps the first N images (or N examples when the
+    corpus has no images); ``captions_per_image=None`` keeps every caption."""
+    by_image: dict[Path, list[RawExample]] = {}
+    imageless: list[RawExample] = []
+    for x in examples:
+        if x.image is not None:
+            if limit is not None and x.image not in by_image and len(by_image) >= limit:
+                continue
+            by_image.setdefault(Path(x.image), []).append(x)
+        elif limit is None or len(imageless) < limit:
+            imageless.append(x)
+    items = BenchmarkItems()
+    for image, group in by_image.items():
+        texts = [x.text for x in group if x.text]
+        items.images.append(image)
+        items.image_refs.append(list(dict.fromkeys(texts)))  # a caption with 2 voices counts once
+        with_caption = [x for x in group if x.text]
+        items.captions.extend(with_caption[:captions_per_image] if captions_per_image else with_caption)
+    if not by_image:
+        items.captions = [x for x in imageless if x.text]
+    return items
+
+
+def evaluate_benchmark(
+    bundle: Bundle,
+    examples: Iterable[RawExample],
+    *,
+    clip: ClipScorer | str | Path | None = None,
+    asr: AsrJudge | str | Path | None = None,
+    directions: Sequence[tuple[Modality, Modality]] = DIRECTIONS,
+    limit: int | None = None,
+    captions_per_image: int | None = 1,
+    options: DecodingOptions | None = None,
+    batch_size: int = 32,
+    caption_tokenizer: str = "auto",
+    metrics: Sequence[str] = CAPTION_METRICS,
+    save_dir: str | Path | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Translate the items in each direction the data supports and score them. Returns a
+    JSON-able report (metrics, item counts, seconds per direction, a few text outputs);
+    ``save_dir`` also keeps every output (txt/wav/png) per direction."""
+    items = arrange_items(examples, limit=limit, captions_per_image=captions_per_image)
+    if not items.images and not items.captions:
+        raise TmtError("no examples to evaluate (empty split?)")
+    options = options or bundle.default_options
+    if isinstance(clip, str | Path):
+        clip = ClipScorer.load(clip, device=bundle.device)
+    if isinstance(asr, str | Path):
+        asr = load_asr_judge(asr, device=bundle.device)
+    report: dict[str, Any] = {
+        "images": len(items.images),
+        "captions": len(items.captions),
+        "decoding": options.__dict__,
+        "judges": {"clip": clip.name if clip else None, "asr": asr.name if asr else None},
+        "caption_tokenizer": caption_tokenizer,
+        "directions": {},
+    }
+    runner = _Runner(bundle, options, batch_size, progress)
+    for src, tgt in directions:
+        name = f"{src.value}-{tgt.value}"
+        missing = _missing_judge(tgt, clip, asr)
+        inputs = items.sources(src)
+        if not inputs:
+            report["directions"][name] = {"items": 0, "skipped": f"the data has no {src.value}"
+                                          + (" with a caption" if src is not IM else "")}
+            continue
+        if src is IM and not any(items.image_refs):
+            report["directions"][name] = {"items": 0, "skipped": "the images have no captions"}
+            continue
+        if missing is not None:
+            report["directions"][name] = {"items": len(inputs), "skipped": missing}
+            continue
+        start = time.perf_counter()
+        outputs = runner.translate(src, tgt, inputs)
+        if save_dir is not None:
+            _save_outputs(Path(save_dir) / name, tgt, outputs, runner.sample_rate)
+        scores = _score(src, tgt, outputs, items, clip, asr, runner.sample_rate,
+                        caption_tokenizer, metrics)
+        scores["seconds"] = round(time.perf_counter() - start, 1)
+        report["directions"][name] = scores
+    return report
+
+
+def _missing_judge(target: Modality, clip: ClipScorer | None, asr: AsrJudge | None) -> str | None:
+    if target is IM and clip is None:
+        return "no CLIP model given (--clip DIR)"
+    if target is S and asr is None:
+        return "no ASR judge given (--asr DIR|pocketsphinx)"
+    return None
+
+
+class _Runner:
+    """Encode → translate in batches → decode, for one bundle."""
+
+    def __init__(self, bundle: Bundle, options: DecodingOptions, batch_size: int, progress: bool):
+        self.bundle, self.options, self.batch_size, self.progress = bundle, options, batch_size, progress
+
+    @property
+    def sample_rate(self) -> int:
+        return int(getattr(self.bundle.codec(S), "sample_rate", 16_000))
+
+    @torch.inference_mode()
+    def translate(self, source: Modality, target: Modality, inputs: list[Any]) -> list[Any]:
+        tag = f"{source.value}->{target.value}"
+        encoded = [self.bundle.encode(source, x) for x in tqdm(inputs, desc=f"encode {tag}",
+                                                               disable=not self.progress, leave=False)]
+        outputs = []
+        for k in tqdm(range(0, len(encoded), self.batch_size), desc=tag, disable=not self.progress,
+                      leave=False):
+            chunk = [(source, e) for e in encoded[k : k + self.batch_size]]
+            for ids in generate(self.bundle.translator, chunk, target, self.options,
+                                batch_size=self.batch_size):
+                if target is S and ids.numel() == 0:
+                    outputs.append(np.zeros(0, np.float32))  # nothing generated: silence
+                else:
+                    outputs.append(self.bundle.decode(target, ids))
+        return outputs
+
+
+def _score(
+    source: Modality,
+    target: Modality,
+    outputs: list[Any],
+    items: BenchmarkItems,
+    clip: ClipScorer | None,
+    asr: AsrJudge | None,
+    sample_rate: int,
+    caption_tokenizer: str,
+    metrics: Sequence[str],
+) -> dict[str, Any]:
+    out: dict[str, Any] = {"items": len(outputs)}
+    texts = outputs
+    if target is S:
+        assert asr is not None
+        texts = [asr.transcribe(w, sample_rate) for w in outputs]
+        out["judge"] = asr.name
+    if source is IM and target is not IM:
+        # Captioning (image→speech after transcription): all captions of the image are references.
+        scores = caption_metrics(texts, items.image_refs, metrics=metrics, tokenizer=caption_tokenizer)
+        out.update(scores.to_dict())
+    elif target is not IM:
+        refs = [str(x.text) for x in items.caption_items(source)]
+        out.update(wer_scores(texts, refs))
+    else:
+        assert clip is not None
+        caps = items.caption_items(source)
+        out["clip_text_image"] = float(np.mean(clip.text_image(outputs, [str(x.text) for x in caps])))
+        refs_im = [x.image for x in caps]
+        if all(r is not None for r in refs_im):
+            out["clip_image_image"] = float(np.mean(clip.image_image(outputs, refs_im)))  # type: ignore[arg-type]
+        else:
+            out["clip_image_image"] = None
+            out["unavailable"] = {"clip_image_image": "no reference images"}
+        out["clip_scale"] = "cosine"
+    if target is not IM:
+        out["examples"] = [str(t) for t in texts[:3]]
+    return out
+
+
+def _save_outputs(directory: Path, target: Modality, outputs: list[Any], sample_rate: int) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    if target is T:
+        (directory / "outputs.json").write_text(json.dumps(outputs, indent=1) + "\n")
+        return
+    for k, output in enumerate(outputs):
+        if target is IM:
+            output.save(directory / f"{k:06d}.png")
+        else:
+            from tmt.speech.audio import save_audio
+
+            save_audio(directory / f"{k:06d}.wav", output, sample_rate)
+
+
+def evaluate_dataset(
+    bundle: Bundle, dataset: str, root: str | Path, split: str = "test", **kwargs: Any
+) -> dict[str, Any]:
+    """:func:`evaluate_benchmark` on one split of a corpus read by ``tmt.data.readers``."""
+    from tmt.data.readers import read_dataset
+
+    examples = (x for x in read_dataset(dataset, root) if x.split == split)
+    report = evaluate_benchmark(bundle, examples, **kwargs)
+    return {"dataset": dataset, "root": str(root), "split": split, **report}
+
+
+__all__ = ["BenchmarkItems", "arrange_items", "evaluate_benchmark", "evaluate_dataset"]
