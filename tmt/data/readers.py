@@ -9,6 +9,7 @@ from typing import Any
 from tmt.data.readers_captions import coco_examples, flickr8k_examples
 from tmt.data.readers_cc import cc3m_examples, cc12m_examples
 from tmt.data.records import RawExample
+from tmt.data.unpaired import commonvoice_examples, imagenet_examples
 from tmt.errors import TmtError
 
 #: Source name of the extra examples that carry tmt-shapes' random input voices.
@@ -40,6 +41,8 @@ READERS: dict[str, Callable[..., Iterator[RawExample]]] = {
     "flickr8k": flickr8k_examples,
     "cc3m": cc3m_examples,
     "cc12m": cc12m_examples,
+    "imagenet": imagenet_examples,
+    "commonvoice": commonvoice_examples,
 }
 
 #: Corpora without speech: ``tmt tokenize`` synthesizes it (see :mod:`tmt.data.tts`).

@@ -185,6 +185,10 @@ class TokenStore:
     def ids(self) -> list[str]:
         return [self._ids[r] for r in self._rows]
 
+    def pseudo_flags(self) -> np.ndarray:
+        """Per example of this view: True if back-translated (bool array, no tokens read)."""
+        return self._pseudo[self._rows].copy()
+
     def _column(self, modality: Modality | str, column: int) -> np.ndarray:
         key = (Modality.parse(modality).value, column)
         if key not in self._columns:

@@ -49,6 +49,16 @@ class TrainConfig:
     ``{shapes-input-voices: [speech-text, speech-image]}``: speech in extra voices is used as
     input only, so that generated speech keeps the one voice the vocoder speaks."""
 
+    pseudo_ratio: float | None = None
+    """Fraction of each batch drawn from back-translated (``pseudo``) examples, the rest from
+    real ones (each pool in its own seeded epoch order); None: sample the mixed stores
+    uniformly, so each pool's share is its size."""
+
+    pseudo_as_target: bool = False
+    """False (the back-translation practice): a pseudo example trains only the directions
+    whose target is real (e.g. pseudo caption -> real image), never to reproduce generated
+    media. True: all its directions. A ``source_directions`` entry for its source wins."""
+
     directions_per_example: int = 0
     """0: every example contributes all its available directions to a batch; k: k of them,
     drawn afresh each step (the batch still sums the loss over all six directions, at a
@@ -113,6 +123,8 @@ class TrainConfig:
         config.parsed_directions()
         for names in config.source_directions.values():
             config.parsed_directions(names)
+        if config.pseudo_ratio is not None and not 0.0 <= config.pseudo_ratio <= 1.0:
+            raise TmtError(f"{source}: pseudo_ratio must be between 0 and 1")
         for name in ("batch_size", "max_steps"):
             if getattr(config, name) < 1:
                 raise TmtError(f"{source}: {name} must be at least 1")

@@ -26,6 +26,7 @@ import torch
 from torch import Tensor
 from tqdm import tqdm
 
+from tmt.data.pseudo import generated_modalities
 from tmt.errors import TmtError
 from tmt.modality import DIRECTIONS, MODALITIES, Modality
 from tmt.train.config import TrainConfig
@@ -69,6 +70,23 @@ def batch_indices(num_examples: int, batch_size: int, step: int, seed: int, dist
     perm = np.random.default_rng([seed, epoch]).permutation(num_examples)
     start = within * global_batch + dist.rank * batch_size
     return [int(i) for i in perm[start : start + batch_size] % num_examples]
+
+
+def mixed_batch_indices(
+    pools: tuple[np.ndarray, np.ndarray], ratio: float, batch_size: int, step: int, seed: int,
+    dist: Dist,
+) -> list[int]:
+    """Indices of ``step`` drawn ``1 - ratio`` from ``pools[0]`` (real examples) and ``ratio``
+    from ``pools[1]`` (pseudo ones), each pool cycling through its own seeded epochs; a pure
+    function of its arguments, as :func:`batch_indices`."""
+    real, pseudo = pools
+    n_pseudo = round(batch_size * ratio) if len(real) else batch_size
+    n_pseudo = min(n_pseudo, batch_size) if len(pseudo) else 0
+    out: list[int] = []
+    for pool, n, stream in ((real, batch_size - n_pseudo, 0), (pseudo, n_pseudo, 1)):
+        if n > 0:
+            out.extend(int(pool[i]) for i in batch_indices(len(pool), n, step, seed * 2 + stream, dist))
+    return out
 
 
 def group_by_direction(
@@ -169,6 +187,11 @@ class Trainer:
             source: [d for d in config.parsed_directions(names) if d in self.directions]
             for source, names in config.source_directions.items()
         }
+        self.pools: tuple[np.ndarray, np.ndarray] | None = None
+        """(real, pseudo) example indices when ``pseudo_ratio`` is set."""
+        if config.pseudo_ratio is not None:
+            flags = _pseudo_flags(train_data)
+            self.pools = (np.flatnonzero(~flags), np.flatnonzero(flags))
         self.out_dir = Path(config.out_dir)
         if config.num_threads:
             torch.set_num_threads(config.num_threads)
@@ -238,7 +261,12 @@ class Trainer:
         one all-reduces), so the update is that of the summed loss.
         """
         config = self.config
-        indices = batch_indices(len(self.train_data), config.batch_size, self.step, config.seed, self.dist)
+        if self.pools is None:
+            indices = batch_indices(len(self.train_data), config.batch_size, self.step, config.seed, self.dist)
+        else:
+            assert config.pseudo_ratio is not None
+            indices = mixed_batch_indices(self.pools, config.pseudo_ratio, config.batch_size,
+                                          self.step, config.seed, self.dist)
         groups = group_by_direction(self.pairs(self.train_data, indices, self.step))
         self.model.train()
         self.optimizer.zero_grad(set_to_none=True)
@@ -271,7 +299,7 @@ class Trainer:
         for i in indices:
             item = data[i]
             example = as_example(item)
-            allowed = self.source_directions.get(getattr(item, "source", ""), self.directions)
+            allowed = self.allowed_directions(item)
             directions = available_directions(example, allowed)
             k = self.config.directions_per_example
             if step is not None and 0 < k < len(directions):
@@ -279,6 +307,18 @@ class Trainer:
                 directions = [directions[j] for j in sorted(rng.choice(len(directions), k, replace=False))]
             out.extend((example, d) for d in directions)
         return out
+
+    def allowed_directions(self, item: Any) -> list[Direction]:
+        """The configured directions an example may train: its source's ``source_directions``
+        if listed; for a pseudo example (unless ``pseudo_as_target``), those whose target
+        is a real medium; otherwise all."""
+        source = getattr(item, "source", "")
+        if source in self.source_directions:
+            return self.source_directions[source]
+        if getattr(item, "pseudo", False) and not self.config.pseudo_as_target:
+            generated = generated_modalities(source)
+            return [d for d in self.directions if d[1] not in generated]
+        return self.directions
 
     @torch.no_grad()
     def validate(self) -> dict[str, float]:
@@ -370,6 +410,14 @@ class Trainer:
             seconds=seconds,
             tokens_per_second=tokens_seen / max(seconds, 1e-9),
         )
+
+
+def _pseudo_flags(data: Sequence[Any]) -> np.ndarray:
+    """Per example: back-translated or not (a token store answers without reading tokens)."""
+    flags = getattr(data, "pseudo_flags", None)
+    if callable(flags):
+        return np.asarray(flags(), dtype=bool)
+    return np.array([bool(getattr(x, "pseudo", False)) for x in data], dtype=bool)
 
 
 class _StopRequest:
