@@ -220,9 +220,12 @@ def _cmd_eval(args: argparse.Namespace) -> None:
 
         if args.root is None:
             raise TmtError(f"--dataset {args.dataset} needs --root DIR")
+        reader = {k: getattr(args, k) for k in ("spoken", "audio", "karpathy", "images")
+                  if getattr(args, k) is not None}
         reports = {
             split: evaluate_dataset(
-                bundle, args.dataset, args.root, split, clip=args.clip, asr=args.asr,
+                bundle, args.dataset, args.root, split, reader_options=reader,
+                clip=args.clip, asr=args.asr,
                 limit=args.limit, captions_per_image=args.captions_per_image or None,
                 options=options, batch_size=args.batch_size, metrics=args.caption_metrics,
                 save_dir=Path(args.save_outputs) / split if args.save_outputs else None)
@@ -455,6 +458,11 @@ def build_parser() -> argparse.ArgumentParser:
                     choices=CAPTION_METRIC_NAMES, help="captioning metrics to compute")
     ev.add_argument("--save-outputs", default=None, metavar="DIR",
                     help="also keep every output (txt/wav/png) under DIR/SPLIT/DIRECTION")
+    evr = ev.add_argument_group("corpus options (coco, flickr8k), as for tmt tokenize")
+    evr.add_argument("--spoken", metavar="DIR", help="coco: SpokenCOCO folder")
+    evr.add_argument("--audio", metavar="DIR", help="flickr8k: Flickr8k Audio Caption Corpus folder")
+    evr.add_argument("--karpathy", metavar="FILE", help="coco/flickr8k: Karpathy split json")
+    evr.add_argument("--images", metavar="DIR", help="image folder")
     ev.add_argument("--cascade", action="store_true",
                     help="also score speech->text->image through the same model")
     ev.add_argument("--batch-size", type=int, default=32)

@@ -116,6 +116,7 @@ def evaluate_benchmark(
     if isinstance(asr, str | Path):
         asr = load_asr_judge(asr, device=bundle.device)
     report: dict[str, Any] = {
+        "model": bundle.name,
         "images": len(items.images),
         "captions": len(items.captions),
         "decoding": options.__dict__,
@@ -240,12 +241,19 @@ def _save_outputs(directory: Path, target: Modality, outputs: list[Any], sample_
 
 
 def evaluate_dataset(
-    bundle: Bundle, dataset: str, root: str | Path, split: str = "test", **kwargs: Any
+    bundle: Bundle,
+    dataset: str,
+    root: str | Path,
+    split: str = "test",
+    *,
+    reader_options: dict[str, Any] | None = None,
+    **kwargs: Any,
 ) -> dict[str, Any]:
-    """:func:`evaluate_benchmark` on one split of a corpus read by ``tmt.data.readers``."""
+    """:func:`evaluate_benchmark` on one split of a corpus read by ``tmt.data.readers``
+    (``reader_options``: the reader's keyword arguments, e.g. ``spoken=DIR`` for coco)."""
     from tmt.data.readers import read_dataset
 
-    examples = (x for x in read_dataset(dataset, root) if x.split == split)
+    examples = (x for x in read_dataset(dataset, root, **(reader_options or {})) if x.split == split)
     report = evaluate_benchmark(bundle, examples, **kwargs)
     return {"dataset": dataset, "root": str(root), "split": split, **report}
 

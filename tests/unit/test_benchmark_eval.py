@@ -1,0 +1,124 @@
+"""`tmt eval` on a real dataset split: a COCO + SpokenCOCO fixture in the real format, a bundle
+of tiny random codecs, tiny random CLIP and wav2vec2 judges; the JSON report round trip."""
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from tmt.cli import main
+from tmt.data.records import RawExample
+from tmt.eval import captioning
+from tmt.eval.benchmark import arrange_items
+from tmt.modality import Modality
+
+sys.path.insert(0, str(Path(__file__).parent))
+from eval_models import save_tiny_clip, save_tiny_wav2vec2  # noqa: E402
+
+SIX = {"speech-text", "speech-image", "image-text", "image-speech", "text-image", "text-speech"}
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    from tmt.bundle import write_bundle
+    from tmt.data.fixtures import write_coco, write_tiny_codecs
+    from tmt.text import TextTokenizer
+    from tmt.translator.config import TranslatorConfig
+    from tmt.translator.model import Translator
+    from tmt.vocab import Vocabulary
+
+    root = tmp_path_factory.mktemp("bench")
+    write_coco(root / "coco")
+    codecs = write_tiny_codecs(root / "codecs")
+    text = TextTokenizer.load(codecs / "text")
+    vocab = Vocabulary(speech_size=20, image_size=24, text_size=text.vocab_size)
+    config = TranslatorConfig(model_dim=32, num_encoder_layers=1, num_decoder_layers=1,
+                              num_attn_heads=2, ffn_inner_dim=64, max_seq_len=600)
+    write_bundle(root / "model", Translator(config, vocab),
+                 {m: codecs / m.value for m in Modality}, name="bench-test")
+    save_tiny_clip(root / "clip")
+    save_tiny_wav2vec2(root / "w2v", constant="A")
+    return root
+
+
+@pytest.fixture
+def no_corenlp(monkeypatch, tmp_path):
+    (tmp_path / "spice" / "lib").mkdir(parents=True)
+    monkeypatch.setattr(captioning, "_package_dir", lambda: tmp_path)
+
+
+def _eval(setup, out, *extra):
+    return main(["eval", "--dataset", "coco", "--root", str(setup / "coco"), "--model",
+                 str(setup / "model"), "--caption-metrics", "bleu1", "bleu4", "rouge_l", "cider",
+                 "spice", "--strategy", "greedy", "--max-len", "6", "--out", str(out), *extra])
+
+
+def test_eval_coco_reports_the_six_tasks(setup, tmp_path, no_corenlp, capsys):
+    out = tmp_path / "report.json"
+    assert _eval(setup, out, "--split", "valid", "--clip", str(setup / "clip"), "--asr",
+                 str(setup / "w2v"), "--save-outputs", str(tmp_path / "outs")) == 0
+    report = json.loads(out.read_text())["valid"]
+    assert json.loads(capsys.readouterr().out) == {"valid": report}
+    assert report["dataset"] == "coco" and report["images"] == 2 and report["captions"] == 2
+    directions = report["directions"]
+    assert set(directions) == SIX
+    caption = directions["image-text"]
+    assert caption["items"] == 2 and 0 <= caption["bleu4"] <= 1 and caption["cider"] >= 0
+    assert caption["spice"] is None and "CoreNLP" in caption["unavailable"]["spice"]
+    assert "meteor" not in caption  # not asked for
+    # The judge reads every generated wave as "A": image->speech is scored on that transcript.
+    assert directions["image-speech"]["examples"] == ["A", "A"]
+    assert 0 <= directions["image-speech"]["bleu1"] <= 1
+    assert directions["text-speech"]["wer"] >= 0.8  # "a" vs a 5-6 word caption
+    assert directions["speech-text"]["wer"] >= 0 and "wer_utterance_mean" in directions["speech-text"]
+    for name in ("text-image", "speech-image"):
+        d = directions[name]
+        assert d["items"] == 2 and d["clip_scale"] == "cosine"
+        assert -1 <= d["clip_text_image"] <= 1 and -1 <= d["clip_image_image"] <= 1
+    assert len(list((tmp_path / "outs" / "valid" / "text-image").glob("*.png"))) == 2
+    assert len(list((tmp_path / "outs" / "valid" / "image-speech").glob("*.wav"))) == 2
+
+
+def test_eval_without_judges_skips_their_tasks(setup, tmp_path, no_corenlp):
+    out = tmp_path / "report.json"
+    assert _eval(setup, out, "--split", "test", "--limit", "1") == 0
+    directions = json.loads(out.read_text())["test"]["directions"]
+    for name in ("text-image", "speech-image"):
+        assert "--clip" in directions[name]["skipped"]
+    for name in ("text-speech", "image-speech"):
+        assert "--asr" in directions[name]["skipped"]
+    assert directions["image-text"]["items"] == 1 and directions["speech-text"]["items"] == 1
+
+
+def test_eval_user_errors(setup, tmp_path, capsys):
+    assert main(["eval", "--model", str(setup / "model")]) == 2
+    assert "needs --corpus" in capsys.readouterr().err
+    assert main(["eval", "--dataset", "coco", "--model", str(setup / "model")]) == 2
+    assert "needs --root" in capsys.readouterr().err
+    assert main(["eval", "--dataset", "nope", "--root", str(tmp_path), "--model",
+                 str(setup / "model")]) == 2
+    assert "unknown dataset" in capsys.readouterr().err
+    assert main(["eval", "--dataset", "coco", "--root", str(setup / "coco"), "--split", "nosuch",
+                 "--model", str(setup / "model")]) == 2
+    assert "no examples" in capsys.readouterr().err
+
+
+def test_arrange_items_groups_captions_by_image():
+    def ex(i, image, text, speech=True):
+        return RawExample(id=str(i), split="test", image=Path(image) if image else None, text=text,
+                          speech=Path(f"{i}.wav") if speech else None)
+
+    examples = [ex(0, "a.jpg", "a dog"), ex(1, "a.jpg", "a brown dog"), ex(2, "a.jpg", "a dog"),
+                ex(3, "b.jpg", "a cat", speech=False), ex(4, "c.jpg", "a bus")]
+    items = arrange_items(examples, limit=2)
+    assert items.images == [Path("a.jpg"), Path("b.jpg")]
+    assert items.image_refs == [["a dog", "a brown dog"], ["a cat"]]  # a repeated caption once
+    assert [x.id for x in items.captions] == ["0", "3"]
+    assert items.sources(Modality.SPEECH) == [Path("0.wav")]  # b.jpg's caption has no speech
+    assert items.sources(Modality.TEXT) == ["a dog", "a cat"]
+    everything = arrange_items(examples, captions_per_image=None)
+    assert len(everything.captions) == 5 and len(everything.images) == 3
+    # A corpus without images (CommonVoice-like): every example is a caption item.
+    voice = arrange_items([ex(i, None, f"t{i}") for i in range(4)], limit=3)
+    assert not voice.images and [x.id for x in voice.captions] == ["0", "1", "2"]
