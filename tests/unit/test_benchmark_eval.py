@@ -122,3 +122,20 @@ def test_arrange_items_groups_captions_by_image():
     # A corpus without images (CommonVoice-like): every example is a caption item.
     voice = arrange_items([ex(i, None, f"t{i}") for i in range(4)], limit=3)
     assert not voice.images and [x.id for x in voice.captions] == ["0", "1", "2"]
+
+
+def test_evaluate_dataset_on_flickr8k(setup, tmp_path, no_corenlp):
+    from tmt.bundle import Bundle
+    from tmt.data.fixtures import write_flickr8k
+    from tmt.eval.benchmark import evaluate_dataset
+
+    root = write_flickr8k(tmp_path / "flickr8k", captions_per_image=3)
+    report = evaluate_dataset(
+        Bundle.load(setup / "model"), "flickr8k", root, "test", captions_per_image=None,
+        directions=[(Modality.IMAGE, Modality.TEXT), (Modality.SPEECH, Modality.TEXT)],
+        metrics=("bleu4", "cider"), caption_tokenizer="simple", progress=False)
+    assert report["images"] == 1 and report["captions"] == 3
+    image_text = report["directions"]["image-text"]
+    assert image_text["items"] == 1 and image_text["tokenizer"] == "simple"
+    assert set(image_text) >= {"bleu4", "cider", "unavailable"} and "spice" not in image_text
+    assert report["directions"]["speech-text"]["items"] == 3

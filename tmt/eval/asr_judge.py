@@ -83,7 +83,10 @@ class Wav2Vec2Judge:
         if short > 0:
             samples = np.concatenate([samples, np.zeros(short, np.float32)])
         inputs = self.processor(samples, sampling_rate=SAMPLE_RATE, return_tensors="pt")
-        logits = self.model(inputs["input_values"].to(self.device)).logits  # (1, frames, vocab)
+        mask = inputs.get("attention_mask")  # lv60 checkpoints return one; base ones do not
+        logits = self.model(inputs["input_values"].to(self.device),
+                            attention_mask=None if mask is None else mask.to(self.device)).logits
+        # logits: (1, frames, vocab); greedy CTC as the paper's scoring does
         ids = logits.argmax(dim=-1)
         return str(self.processor.batch_decode(ids)[0])
 

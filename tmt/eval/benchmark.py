@@ -15,6 +15,14 @@ once per distinct image; caption-source tasks (text→, speech→) on the first
 images). A metric whose judge is missing (no ``--clip``, no ``--asr``, no Java for METEOR, no
 CoreNLP for SPICE) is ``None`` with the reason under ``"unavailable"``, never 0; a direction none
 of whose metrics can run is not translated at all.
+
+    tmt eval --dataset coco --root COCO_DIR --split test --model BUNDLE \
+        --clip CLIP_DIR --asr WAV2VEC2_DIR --out report.json
+
+``--captions-per-image 1`` (default) makes one image per test image from its first caption, as
+the official ``test.py`` does; ``0`` runs speech↔text on every spoken caption, as its
+``test_asr.py`` does. Speech→text WER is reported both corpus-level (``wer``) and as the mean of
+per-utterance WERs (``wer_utterance_mean``, what the official speech→text number averages).
 """
 
 from __future__ import annotations
