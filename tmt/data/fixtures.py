@@ -103,8 +103,9 @@ def write_coco(root: str | Path, *, captions_per_image: int = 2, spoken: bool = 
         entry_captions: list[dict[str, str]] = []
         entry = {"image": f"{folder}/{filename}", "captions": entry_captions}
         for k, text in enumerate(texts):
-            speaker = f"m{k:09d}"
-            uttid = f"{speaker}-{cocoid}-{k}"
+            # as in SpokenCOCO: SPEAKER-HITID_COCOID_CAPTIONID
+            speaker = f"m{k:09d}gb9vo0w5xq3"
+            uttid = f"{speaker}-3LUY3GC63Z0R9PYEETJGN5HO4UEP{k:02d}_{cocoid}_{i * 50 + k}"
             wav = f"wavs/{part}/0/{uttid}.wav"
             write_utterance(root / "SpokenCOCO" / wav, seed=cocoid * 10 + k)
             # SpokenCOCO's text is the prompt the speaker read, upper-cased.
