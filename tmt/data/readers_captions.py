@@ -102,14 +102,16 @@ def coco_examples(
 ) -> Iterator[RawExample]:
     """COCO captions with the Karpathy splits, with SpokenCOCO speech when present.
 
-    ``root`` holds ``dataset_coco.json`` and the image folders it names (``train2014/``,
-    ``val2014/``); ``karpathy`` and ``images`` override those two. ``spoken`` is the
+    ``root`` holds ``dataset_coco.json`` (or ``annotations/dataset_coco.json``, ``dataset.json``)
+    and the image folders it names (``train2014/``, ``val2014/``); ``karpathy`` and ``images``
+    override those two. ``spoken`` is the
     SpokenCOCO folder (``SpokenCOCO_{train,val}.json`` + ``wavs/``; default ``ROOT/SpokenCOCO``
     when it exists, else text and images only).
     """
     root = Path(root)
     split_file = Path(karpathy) if karpathy else _first_existing(
-        [root / "dataset_coco.json", root / "annotations" / "dataset_coco.json"],
+        [root / "dataset_coco.json", root / "annotations" / "dataset_coco.json",
+         root / "dataset.json"],
         "Karpathy split file dataset_coco.json")
     image_root = Path(images) if images else root
     spoken_dir = Path(spoken) if spoken else root / "SpokenCOCO"
@@ -163,15 +165,19 @@ def flickr8k_examples(
 ) -> Iterator[RawExample]:
     """Flickr8k captions with the Karpathy splits, with the Flickr8k Audio wavs when present.
 
-    ``root`` holds ``dataset_flickr8k.json`` and the image folder (``Flicker8k_Dataset/``, as
-    the official archive spells it, or ``Flickr8k_Dataset/``, ``Images/``, ``images/``);
+    ``root`` holds ``dataset_flickr8k.json`` (or ``dataset.json``) and the image folder
+    (``Flicker8k_Dataset/``, as the official archive spells it, or ``Flickr8k_Dataset/``,
+    ``Images/``, ``images/``);
     ``audio`` is the Flickr8k Audio Caption Corpus folder (``wav2capt.txt``, ``wav2spk.txt``,
     ``wavs/``; default ``ROOT/flickr_audio`` when it exists, else text and images only).
     """
     root = Path(root)
-    split_file = Path(karpathy) if karpathy else root / "dataset_flickr8k.json"
+    split_file = Path(karpathy) if karpathy else _first_existing(
+        [root / "dataset_flickr8k.json", root / "dataset.json"],
+        "Karpathy split file dataset_flickr8k.json")
     image_dir = Path(images) if images else _first_existing(
-        [root / d for d in ("Flicker8k_Dataset", "Flickr8k_Dataset", "Images", "images")],
+        [root / d for d in ("Flicker8k_Dataset", "Flickr8k_Dataset/Flicker8k_Dataset",
+                            "Flickr8k_Dataset", "Images", "images")],
         "Flickr8k image folder")
     audio_dir = Path(audio) if audio else root / "flickr_audio"
     if audio and not audio_dir.is_dir():
