@@ -378,8 +378,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="cc3m/cc12m: captions TSV (default: ROOT/captions.tsv, else IMAGE + IMAGE.txt)")
     rd.add_argument("--split", help="cc3m/cc12m: split of rows without one (default: train)")
     rd.add_argument("--tts", metavar="VOICE",
-                    help="synthesize speech for examples without it (espeak:NAME or flite:NAME; "
-                    "default for cc3m/cc12m: espeak:en-us)")
+                    help="synthesize speech for examples without it (espeak:NAME, flite:NAME, "
+                    "or vits:DIR for a local HuggingFace VITS model; default for cc3m/cc12m: "
+                    "espeak:en-us)")
     rd.add_argument("--tts-cache", metavar="DIR",
                     help="where synthesized wavs are kept for reruns (default: OUT-tts)")
     tok.set_defaults(handler=_cmd_tokenize)

@@ -2,8 +2,9 @@
 
 The paper synthesized CC3M/CC12M speech with VITS. Here any object with a ``name`` and a
 ``synthesize(text) -> 16 kHz float32 wave`` method will do (:class:`TextToSpeech`); the
-offline default is espeak-ng (or Debian's flite), through :mod:`tmt.data.shapes_tts`. A VITS
-model plugs in by implementing the same two members.
+offline default is espeak-ng (or Debian's flite), through :mod:`tmt.data.shapes_tts`, and
+:class:`VitsTTS` runs a HuggingFace VITS checkpoint from a local directory
+(``tmt tokenize cc3m ... --tts vits:DIR``).
 
 Synthesized wavs are cached under a directory keyed by voice and text, so a resumed or
 repeated ``tmt tokenize`` never synthesizes the same caption twice, and several machines
@@ -16,6 +17,7 @@ import dataclasses
 import hashlib
 import os
 import re
+import zlib
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
@@ -64,8 +66,53 @@ class OfflineTTS:
         return synthesize(text, self.voice, rate=self.rate).wave
 
 
+class VitsTTS:
+    """A VITS model (the paper's CC3M/CC12M synthesizer) in HuggingFace format from a local
+    directory: ``VitsModel`` + ``VitsTokenizer`` files (e.g. an MMS-TTS English checkpoint)."""
+
+    def __init__(self, directory: str | Path, *, device: str = "cpu", seed: int = 0) -> None:
+        from transformers import VitsModel, VitsTokenizer
+
+        self.directory = Path(directory)
+        if not (self.directory / "config.json").is_file():
+            raise TmtError(f"no VITS model in {self.directory} (config.json missing)")
+        self.tokenizer = VitsTokenizer.from_pretrained(self.directory, local_files_only=True)
+        self.model = VitsModel.from_pretrained(self.directory, local_files_only=True).to(device)
+        self.model.eval()
+        self.device = device
+        self.seed = seed
+
+    @property
+    def name(self) -> str:
+        # The folder name plus a digest of its config: another model is another cache entry.
+        digest = hashlib.sha1((self.directory / "config.json").read_bytes()).hexdigest()[:8]
+        return f"vits:{self.directory.name}-{digest}"
+
+    def synthesize(self, text: str) -> np.ndarray:
+        import soxr
+        import torch
+
+        inputs = self.tokenizer(text, return_tensors="pt").to(self.device)
+        if inputs["input_ids"].shape[-1] == 0:
+            raise TmtError(f"VITS tokenizer kept no character of {text!r}")
+        # VITS samples its durations and latent noise: a fixed seed per caption makes the
+        # cached wav reproducible.
+        torch.manual_seed(self.seed + zlib.crc32(text.encode("utf-8")))
+        with torch.inference_mode():
+            wave = self.model(**inputs).waveform[0].float().cpu().numpy()  # (T,)
+        sr = int(self.model.config.sampling_rate)
+        if sr != SAMPLE_RATE:
+            wave = soxr.resample(wave, sr, SAMPLE_RATE, quality="HQ")
+        peak = float(np.abs(wave).max()) if wave.size else 0.0
+        return (wave * (0.9 / peak) if peak > 0 else wave).astype(np.float32)
+
+
 def tts_by_name(spec: str) -> TextToSpeech:
-    """``"espeak:en-us"`` / ``"flite:slt"`` → an :class:`OfflineTTS`."""
+    """``"espeak:en-us"`` / ``"flite:slt"`` → :class:`OfflineTTS`; ``"vits:DIR"`` →
+    :class:`VitsTTS` from a local HuggingFace VITS directory."""
+    engine, _, rest = spec.partition(":")
+    if engine == "vits":
+        return VitsTTS(rest)
     return OfflineTTS(voice=spec)
 
 
