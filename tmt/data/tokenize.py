@@ -230,7 +230,8 @@ def tokenize_dataset(
         summary = tokenize_corpus(examples, codecs, writer, progress=progress, prepare=prepare)
     report = Path(out) / f"failures-{prefix}.tsv"
     if summary.failures:
-        report.write_text("".join("\t".join(f) + "\n" for f in summary.failures), encoding="utf-8")
+        rows = ("\t".join(field.replace("\t", " ") for field in f) for f in summary.failures)
+        report.write_text("".join(row + "\n" for row in rows), encoding="utf-8")
     elif report.exists():
         report.unlink()  # a rerun fixed (or skipped) every earlier failure
     return summary

@@ -130,10 +130,11 @@ class SpeechSynthesizer:
         """Wavs synthesized by this object (cache misses)."""
 
     def path_for(self, text: str) -> Path:
-        """The cache file of ``text`` in this voice: ``CACHE/VOICE/ab/abcdef....wav``."""
+        """The cache file of ``text`` in this voice: ``CACHE/VOICE/ab/cd/abcdef....wav`` (two
+        directory levels: CC12M's 12M captions make ~200 files per directory)."""
         key = hashlib.sha1(f"{self.tts.name}\n{text}".encode()).hexdigest()[:20]
         voice = re.sub(r"[^A-Za-z0-9._+-]", "_", self.tts.name)
-        return self.cache_dir / voice / key[:2] / f"{key}.wav"
+        return self.cache_dir / voice / key[:2] / key[2:4] / f"{key}.wav"
 
     def speech_for(self, text: str) -> Path:
         """The cached wav of ``text``, synthesizing it on a cache miss."""
