@@ -4,6 +4,7 @@ did, and each `run.sh --smoke` runs the recipe end to end on the real-format fix
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -28,6 +29,47 @@ def test_recipe_configs_follow_the_paper() -> None:
         assert tune.init_from == str(Path(pretrain.out_dir) / "model")
         assert [Path(s).name for s in tune.stores] == [corpus]
         assert tune.device == pretrain.device == "cuda"
+
+
+def smoke_overrides() -> list[str]:
+    """The KEY=VALUE overrides of ``SMOKE_SET`` in recipes/smoke.sh (one source of truth)."""
+    block = re.search(r"SMOKE_SET=\((.*?)\)", (RECIPES / "smoke.sh").read_text(), re.S)
+    assert block is not None
+    return re.findall(r"--set (\S+)", block.group(1))
+
+
+def test_pretrain_then_finetune_in_process(tmp_path: Path) -> None:
+    """The recipes' training steps on tokenized fixtures, in one process (the shell smoke
+    runs are marked slow): pre-train on the union, fine-tune from it, translate."""
+    from tmt.bundle import Bundle, write_bundle
+    from tmt.data import fixtures
+    from tmt.data.tokenize import tokenize_dataset
+    from tmt.modality import Modality
+    from tmt.train.run import run_training
+    from tmt.translator.model import Translator
+
+    paths = fixtures.write_all(tmp_path / "fixtures")
+    stores = tmp_path / "stores"
+    for corpus in ("coco", "flickr8k", "cc3m"):
+        summary = tokenize_dataset(corpus, getattr(paths, corpus), stores / corpus,
+                                   codecs_dir=paths.codecs, progress=False)
+        assert summary.failed == 0 and summary.media["speech"] == summary.written
+    pre = run_training(RECIPES / "pretrain" / "pretrain.yaml", [
+        *smoke_overrides(), f"out_dir={tmp_path / 'pre'}",
+        f"stores=[{stores / 'coco'}, {stores / 'flickr8k'}, {stores / 'cc3m'}]"])
+    assert pre.step == 3 and set(pre.valid_loss) >= {"image-text", "text-speech"}
+    tuned = run_training(RECIPES / "coco" / "finetune.yaml", [
+        *smoke_overrides(), f"out_dir={tmp_path / 'coco'}", f"stores=[{stores / 'coco'}]",
+        f"init_from={tmp_path / 'pre' / 'model'}"])
+    assert tuned.step == 3
+    translator = Translator.load(tmp_path / "coco" / "model")
+    bundle_dir = write_bundle(tmp_path / "bundle", translator,
+                              {m: paths.codecs / m.value for m in Modality}, name="coco-smoke",
+                              decoding={"max_text_len": 6, "max_speech_len": 12})
+    bundle = Bundle.load(bundle_dir)
+    image = next((paths.coco / "val2014").glob("*.jpg"))
+    (result,) = bundle.translate([image], "image", "text")
+    assert isinstance(result.output, str) and len(result.ids) <= 6  # the length cap holds
 
 
 def _smoke(recipe: str, smoke_dir: Path) -> str:
