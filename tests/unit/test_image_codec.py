@@ -232,3 +232,97 @@ def test_caption_alignment_loss_trains() -> None:
     assert "caption_head" not in "".join(
         trainer.codec.state_dict()
     )  # not part of the shipped codec
+
+
+def test_vae_decoder_matches_diffusers() -> None:
+    """Our VAE decoder is diffusers' Decoder layer for layer: same keys, same output."""
+    from diffusers.models.autoencoders.vae import Decoder
+
+    from tmt.image.vae_decoder import VAEDecoder
+
+    torch.manual_seed(0)
+    for channels, layers in [((8, 16), 1), ((8, 16, 16), 2)]:
+        reference = Decoder(
+            in_channels=4,
+            out_channels=12,
+            up_block_types=("UpDecoderBlock2D",) * len(channels),
+            block_out_channels=channels,
+            layers_per_block=layers,
+            norm_num_groups=4,
+        ).eval()
+        ours = VAEDecoder(
+            in_channels=4,
+            out_channels=12,
+            block_out_channels=channels,
+            layers_per_block=layers,
+            norm_num_groups=4,
+        ).eval()
+        ours.load_state_dict(reference.state_dict())  # strict: identical parameter names
+        latent = torch.randn(2, 4, 4, 4)
+        with torch.no_grad():
+            expected = reference(latent)
+            assert torch.allclose(ours(latent), expected, atol=1e-5)
+        assert expected.shape == (2, 12, 4 * 2 ** (len(channels) - 1), 4 * 2 ** (len(channels) - 1))
+
+
+def fsq_config(**overrides: object) -> ImageCodecConfig:
+    return small_config(
+        quantizer="fsq", code_dim=3, fsq_levels=(8, 4, 3), codebook_size=96, **overrides
+    )
+
+
+def test_fsq_ids_and_lookup_agree() -> None:
+    torch.manual_seed(0)
+    codec = ImageCodec(fsq_config(stem_channels=(8,))).eval()
+    z = torch.randn(64, 32, 3) * 3
+    codes, ids, loss = codec.quantizer(z)
+    assert float(loss) == 0.0
+    assert int(ids.min()) >= 0 and int(ids.max()) < 96
+    assert torch.allclose(codec.quantizer.lookup(ids), codes)
+    grid = codec.quantizer.lookup(torch.arange(96).unsqueeze(0))[0]
+    assert len({tuple(row.tolist()) for row in grid}) == 96  # every id is a distinct grid point
+    assert grid.min() >= -1 and grid.max() <= 1
+    ids = codec.encode_batch(random_images(3))
+    assert ids.shape == (3, 32) and codec.decode(ids[0]).size == (16, 16)
+
+
+def test_fsq_and_stem_configs_are_checked(tmp_path: Path) -> None:
+    with pytest.raises(TmtError, match="fsq levels"):
+        small_config(quantizer="fsq", code_dim=3, fsq_levels=(4, 3, 3), codebook_size=24)
+    with pytest.raises(TmtError, match="levels"):
+        small_config(quantizer="fsq", code_dim=2, fsq_levels=(4, 3, 2), codebook_size=24)
+    with pytest.raises(TmtError, match="stem"):
+        small_config(stem_channels=(8, 8, 8, 8))
+    with pytest.raises(TmtError, match="quantizer"):
+        small_config(quantizer="lfq")
+    torch.manual_seed(0)
+    codec = ImageCodec(fsq_config(stem_channels=(8,))).eval()
+    codec.save(tmp_path / "fsq", dtype=torch.float32)
+    loaded = ImageCodec.load(tmp_path / "fsq")
+    images = random_images(2, seed=3)
+    assert torch.equal(loaded.encode_batch(images), codec.encode_batch(images))
+
+
+def test_fsq_training_steps_reduce_loss() -> None:
+    torch.manual_seed(0)
+    model = ImageCodec(fsq_config())
+    trainer = Trainer(model, TrainOptions(steps=40, lr=3e-3, warmup=1, fg_weight=0))
+    colours = torch.rand(8, 3, 1, 1, generator=torch.Generator().manual_seed(2)) * 2 - 1
+    batch = colours.expand(8, 3, 16, 16).contiguous()  # flat colours: learnable in a few steps
+    losses = [trainer.train_step(batch)["loss"] for _ in range(25)]
+    assert np.mean(losses[-3:]) < 0.6 * np.mean(losses[:3])
+
+
+def test_vae_decoder_seeded_init_matches_diffusers() -> None:
+    from diffusers.models.autoencoders.vae import Decoder
+
+    from tmt.image.vae_decoder import VAEDecoder
+
+    kwargs = dict(in_channels=4, out_channels=12, block_out_channels=(8, 16), layers_per_block=1,
+                  norm_num_groups=4)
+    torch.manual_seed(3)
+    reference = Decoder(up_block_types=("UpDecoderBlock2D",) * 2, **kwargs)  # type: ignore[arg-type]
+    torch.manual_seed(3)
+    ours = VAEDecoder(**kwargs)  # type: ignore[arg-type]
+    for name, tensor in reference.state_dict().items():
+        assert torch.equal(ours.state_dict()[name], tensor), name

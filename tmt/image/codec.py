@@ -17,7 +17,7 @@ from tmt.errors import TmtError
 from tmt.image.config import ImageCodecConfig, tiny
 from tmt.image.decoder import PixelDecoder
 from tmt.image.io import ImageSource, image_to_tensor, load_image, tensor_to_image
-from tmt.image.modules import CausalQFormer, PatchEncoder, VectorQuantizer
+from tmt.image.modules import CausalQFormer, PatchEncoder, ScalarQuantizer, VectorQuantizer
 from tmt.modality import Modality
 
 CONFIG_FILE = "config.json"
@@ -36,6 +36,8 @@ class CodecOutput:
     """Codebook + β·commitment loss (scalar)."""
     latents: torch.Tensor
     """(B, Q, code_dim) normalised encoder outputs before quantisation (for dead-code restarts)."""
+    codes: torch.Tensor
+    """(B, Q, code_dim) quantised code vectors (straight-through: gradients reach the encoder)."""
 
 
 class ImageCodec(nn.Module):
@@ -57,7 +59,11 @@ class ImageCodec(nn.Module):
         self.to_code = nn.Linear(
             self.config.qformer_dim, self.config.code_dim
         )  # SEED's low-dim projection
-        self.quantizer = VectorQuantizer(self.config)
+        self.quantizer: VectorQuantizer | ScalarQuantizer = (
+            ScalarQuantizer(self.config)
+            if self.config.quantizer == "fsq"
+            else VectorQuantizer(self.config)
+        )
         self.decoder = PixelDecoder(self.config)
         if device is not None:
             self.to(device)
@@ -77,7 +83,7 @@ class ImageCodec(nn.Module):
 
     @property
     def device(self) -> torch.device:
-        return self.quantizer.codebook.device
+        return self.to_code.weight.device
 
     # -- tensor-level API ---------------------------------------------------------------------
     def quantize(
@@ -86,11 +92,12 @@ class ImageCodec(nn.Module):
         """pixels (B, 3, H, W) → (straight-through codes (B, Q, D), ids (B, Q), VQ loss, latents)."""
         z = self.to_code(self.qformer(self.encoder(pixels)))  # (B, Q, code_dim)
         codes, ids, loss = self.quantizer(z)
-        return codes, ids, loss, nn.functional.normalize(z, dim=-1)
+        latents = z if self.config.quantizer == "fsq" else nn.functional.normalize(z, dim=-1)
+        return codes, ids, loss, latents
 
     def forward(self, pixels: torch.Tensor) -> CodecOutput:
         codes, ids, vq_loss, latents = self.quantize(pixels)
-        return CodecOutput(self.decoder(codes), ids, vq_loss, latents)
+        return CodecOutput(self.decoder(codes), ids, vq_loss, latents, codes)
 
     def render(self, ids: torch.Tensor) -> torch.Tensor:
         """ids (B, Q) → pixels (B, 3, H, W) clipped to [-1, 1]."""

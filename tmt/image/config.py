@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,6 +22,11 @@ class ImageCodecConfig:
 
     vit_dim: int = 96
     """Width of the ViT patch encoder."""
+
+    stem_channels: tuple[int, ...] = ()
+    """Convolutional stem before the patch projection: one stride-2 3×3 conv (+ GELU)
+    per entry, so the patch projection then covers ``patch_size / 2 ** len(stem_channels)`` of
+    the stem's pixels. Empty = the plain linear ViT patch projection."""
 
     vit_layers: int = 2
     """Transformer layers of the ViT patch encoder."""
@@ -48,6 +54,16 @@ class ImageCodecConfig:
 
     commitment: float = 0.25
     """β of the VQ commitment loss (straight-through estimator)."""
+
+    quantizer: str = "vq"
+    """``vq``: a learned codebook of ``codebook_size`` vectors of ``code_dim`` (cosine VQ with
+    commitment loss and dead-code restarts). ``fsq``: finite scalar quantization (Mentzer et al.
+    2023): ``code_dim`` bounded scalars, each rounded to one of ``fsq_levels[i]`` values, so the
+    codebook is the implicit grid of ``prod(fsq_levels)`` points and cannot collapse."""
+
+    fsq_levels: tuple[int, ...] = ()
+    """Levels per dimension for ``quantizer="fsq"``; their product must equal ``codebook_size``
+    and their count ``code_dim``."""
 
     bridge_dim: int = 96
     """Width of the transformer that turns the 32 code embeddings into a spatial latent."""
@@ -84,6 +100,25 @@ class ImageCodecConfig:
 
     def __post_init__(self) -> None:
         self.decoder_channels = tuple(int(c) for c in self.decoder_channels)
+        self.stem_channels = tuple(int(c) for c in self.stem_channels)
+        self.fsq_levels = tuple(int(c) for c in self.fsq_levels)
+        if self.patch_size % 2 ** len(self.stem_channels):
+            raise TmtError(
+                f"patch_size {self.patch_size} is not divisible by the stem's downsampling "
+                f"{2 ** len(self.stem_channels)}"
+            )
+        if self.quantizer not in ("vq", "fsq"):
+            raise TmtError(f"quantizer must be 'vq' or 'fsq', got {self.quantizer!r}")
+        if self.quantizer == "fsq":
+            if len(self.fsq_levels) != self.code_dim or min(self.fsq_levels, default=0) < 2:
+                raise TmtError(
+                    f"fsq needs code_dim ({self.code_dim}) levels >= 2, got {self.fsq_levels}"
+                )
+            if math.prod(self.fsq_levels) != self.codebook_size:
+                raise TmtError(
+                    f"fsq levels {self.fsq_levels} make {math.prod(self.fsq_levels)} codes, "
+                    f"not codebook_size {self.codebook_size}"
+                )
         if self.image_size % self.patch_size:
             raise TmtError(
                 f"image_size {self.image_size} is not a multiple of patch_size {self.patch_size}"
@@ -119,6 +154,8 @@ class ImageCodecConfig:
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
         data["decoder_channels"] = list(self.decoder_channels)
+        data["stem_channels"] = list(self.stem_channels)
+        data["fsq_levels"] = list(self.fsq_levels)
         return data
 
     @classmethod

@@ -1,13 +1,13 @@
-"""Pixel decoder of the image codec: 32 code embeddings → spatial latent → diffusers VAE Decoder."""
+"""Pixel decoder of the image codec: 32 code embeddings → spatial latent → diffusers-style VAE decoder."""
 
 from __future__ import annotations
 
 import torch
-from diffusers.models.autoencoders.vae import Decoder
 from torch import nn
 
 from tmt.image.config import ImageCodecConfig
 from tmt.image.modules import Block
+from tmt.image.vae_decoder import VAEDecoder
 
 
 class CodeBridge(nn.Module):
@@ -45,10 +45,9 @@ class PixelDecoder(nn.Module):
     def __init__(self, cfg: ImageCodecConfig) -> None:
         super().__init__()
         self.bridge = CodeBridge(cfg)
-        self.vae_decoder = Decoder(
+        self.vae_decoder = VAEDecoder(
             in_channels=cfg.latent_channels,
             out_channels=3 * cfg.pixel_shuffle**2,
-            up_block_types=("UpDecoderBlock2D",) * len(cfg.decoder_channels),
             block_out_channels=cfg.decoder_channels,
             layers_per_block=cfg.decoder_layers_per_block,
             norm_num_groups=cfg.decoder_norm_groups,

@@ -79,7 +79,17 @@ class PatchEncoder(nn.Module):
 
     def __init__(self, cfg: ImageCodecConfig) -> None:
         super().__init__()
-        self.patch = nn.Conv2d(3, cfg.vit_dim, kernel_size=cfg.patch_size, stride=cfg.patch_size)
+        # Optional conv stem: each stage halves the resolution, so that the patch projection sees
+        # local edge/corner features instead of raw pixels at arbitrary offsets in the patch.
+        stem: list[nn.Module] = []
+        channels = 3
+        for width in cfg.stem_channels:
+            # No normalisation: a per-image GroupNorm here would erase flat colour (and size cues).
+            stem += [nn.Conv2d(channels, width, 3, stride=2, padding=1), nn.GELU()]
+            channels = width
+        self.stem = nn.Sequential(*stem)
+        kernel = cfg.patch_size // 2 ** len(cfg.stem_channels)
+        self.patch = nn.Conv2d(channels, cfg.vit_dim, kernel_size=kernel, stride=kernel)
         side = cfg.image_size // cfg.patch_size
         self.pos = nn.Parameter(
             sincos_2d(side, cfg.vit_dim)
@@ -90,7 +100,7 @@ class PatchEncoder(nn.Module):
         self.norm = nn.LayerNorm(cfg.vit_dim)
 
     def forward(self, pixels: torch.Tensor) -> torch.Tensor:
-        x = self.patch(pixels).flatten(2).transpose(1, 2) + self.pos  # (B, N, vit_dim)
+        x = self.patch(self.stem(pixels)).flatten(2).transpose(1, 2) + self.pos  # (B, N, vit_dim)
         for block in self.blocks:
             x = block(x)
         return self.norm(x)
@@ -164,3 +174,46 @@ class VectorQuantizer(nn.Module):
         )
         self.codebook[dead] = F.normalize(candidates[pick], dim=-1) + 0.01 * noise
         return n
+
+
+class ScalarQuantizer(nn.Module):
+    """Finite scalar quantization: each of the ``code_dim`` dimensions is squashed into a bounded
+    range and rounded to one of ``fsq_levels[i]`` integers (straight-through). The id is the
+    mixed-radix number of the per-dimension levels, so every one of ``prod(levels)`` ids is a grid
+    point: no codebook to collapse, no auxiliary loss, no restarts."""
+
+    levels: torch.Tensor
+    basis: torch.Tensor
+
+    def __init__(self, cfg: ImageCodecConfig) -> None:
+        super().__init__()
+        levels = torch.tensor(cfg.fsq_levels, dtype=torch.float32)
+        basis = torch.cumprod(torch.tensor([1, *cfg.fsq_levels[:-1]]), dim=0)
+        self.register_buffer("levels", levels, persistent=False)
+        self.register_buffer("basis", basis, persistent=False)
+
+    def _bound(self, z: torch.Tensor) -> torch.Tensor:
+        """z → values in (-L//2, L//2 - 1 + (L odd)) whose rounding gives L integers."""
+        half = (self.levels - 1) / 2
+        offset = torch.where(self.levels % 2 == 0, 0.5, 0.0)
+        shift = torch.atanh(offset / half)
+        return torch.tanh(z + shift) * half - offset
+
+    def _scale(self) -> torch.Tensor:
+        return torch.div(self.levels, 2, rounding_mode="floor")
+
+    def lookup(self, ids: torch.Tensor) -> torch.Tensor:
+        """ids (B, Q) → grid points scaled to [-1, 1] (B, Q, code_dim)."""
+        digits = torch.div(ids.unsqueeze(-1), self.basis, rounding_mode="floor") % self.levels.long()
+        return (digits - self._scale()) / self._scale()
+
+    def forward(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """z (B, Q, code_dim) → (straight-through grid points, ids (B, Q), zero loss)."""
+        bounded = self._bound(z)
+        rounded = bounded + (bounded.round() - bounded).detach()
+        digits = (bounded.round() + self._scale()).long()  # (B, Q, code_dim) in [0, L)
+        ids = (digits * self.basis).sum(-1)
+        return rounded / self._scale(), ids, z.new_zeros(())
+
+    def restart(self, *args: object, **kwargs: object) -> int:
+        return 0  # an implicit grid has no dead codes to re-seed
