@@ -161,7 +161,8 @@ def _cmd_tokenize(args: argparse.Namespace) -> None:
     options = {k: getattr(args, k) for k in _READER_OPTIONS if getattr(args, k, None) is not None}
     summary = tokenize_dataset(
         args.dataset, args.root, args.out, codecs_dir=args.codecs, shard=args.shard,
-        shard_size=args.shard_size, options=options, tts=args.tts, tts_cache=args.tts_cache,
+        shard_size=args.shard_size, options=options, tts=getattr(args, "tts", None),
+        tts_cache=getattr(args, "tts_cache", None),
     )
     print(summary)
     if summary.failures:
@@ -366,7 +367,9 @@ def build_parser() -> argparse.ArgumentParser:
     tok.add_argument("--shard", default=None, metavar="I/N",
                      help="process part I of N (0-based) so that machines can split a corpus")
     tok.add_argument("--shard-size", type=int, default=1000, help="examples per store shard")
-    rd = tok.add_argument_group("corpus options (coco, flickr8k, cc3m, cc12m)")
+    # Defaults are per corpus (said in each help): SUPPRESS keeps "(default: None)" out of --help.
+    rd = tok.add_argument_group("corpus options (coco, flickr8k, cc3m, cc12m)",
+                                argument_default=argparse.SUPPRESS)
     rd.add_argument("--spoken", metavar="DIR",
                     help="coco: SpokenCOCO folder (default: ROOT/SpokenCOCO if present)")
     rd.add_argument("--audio", metavar="DIR",
