@@ -98,6 +98,16 @@ def test_ptb_tokenizer_agrees_with_simple_on_plain_captions():
     assert captioning._ptb_tokenize(caps)[0] == [simple_tokenize(c) for c in caps[0]]
 
 
+@pytest.mark.skipif(shutil.which("java") is None, reason="needs java")
+def test_a_failing_meteor_is_unavailable_not_zero(monkeypatch, no_corenlp):
+    import pycocoevalcap.meteor.meteor as meteor
+
+    monkeypatch.setattr(meteor, "METEOR_JAR", "no-such-meteor.jar")
+    out = caption_metrics(HYPS, REFS, metrics=("bleu4", "meteor"), tokenizer="simple")
+    assert out.scores["meteor"] is None and "meteor failed" in out.unavailable["meteor"]
+    assert out.scores["bleu4"] is not None
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(shutil.which("java") is None, reason="needs java")
 def test_meteor_runs_offline():

@@ -168,6 +168,8 @@ def _java_metric(
             try:
                 score, _ = meteor.compute_score(gts, res)
             finally:
+                if meteor.lock.locked():  # compute_score raised while holding it
+                    meteor.lock.release()
                 meteor.__del__()  # stop its JVM now rather than at garbage collection
         else:
             from pycocoevalcap.spice.spice import Spice
