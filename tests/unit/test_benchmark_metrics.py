@@ -197,3 +197,28 @@ def test_wer_normalizes_and_counts_empty_hypotheses():
     assert wer_scores(["a b c d"], ["a b x d"])["wer"] == pytest.approx(0.25)
     with pytest.raises(TmtError, match="1 hypotheses for 2"):
         wer_scores(["a"], ["a", "b"])
+
+
+@pytest.mark.skipif(shutil.which("java") is None, reason="needs java")
+def test_a_dead_meteor_leaves_nothing_behind(monkeypatch, no_corenlp):
+    """The JVM of a failed METEOR is reaped and garbage collection cannot hang on it."""
+    import gc
+
+    import pycocoevalcap.meteor.meteor as meteor
+
+    created = []
+    real = meteor.Meteor
+
+    class Spy(real):
+        def __init__(self):
+            super().__init__()
+            created.append(self)
+
+    monkeypatch.setattr(meteor, "METEOR_JAR", "no-such-meteor.jar")
+    monkeypatch.setattr(meteor, "Meteor", Spy)
+    for _ in range(2):
+        caption_metrics(HYPS, REFS, metrics=("meteor",), tokenizer="simple")
+    assert [m.meteor_p.returncode is not None for m in created] == [True, True]
+    assert not any(m.lock.locked() for m in created)
+    created.clear()
+    gc.collect()  # runs pycocoevalcap's __del__: must return

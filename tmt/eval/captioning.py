@@ -168,9 +168,7 @@ def _java_metric(
             try:
                 score, _ = meteor.compute_score(gts, res)
             finally:
-                if meteor.lock.locked():  # compute_score raised while holding it
-                    meteor.lock.release()
-                meteor.__del__()  # stop its JVM now rather than at garbage collection
+                _stop_meteor(meteor)
         else:
             from pycocoevalcap.spice.spice import Spice
 
@@ -179,6 +177,23 @@ def _java_metric(
         unavailable[name] = f"{name} failed: {error}"
         return None
     return float(score)
+
+
+def _stop_meteor(meteor: Any) -> None:
+    """Stop METEOR's JVM now. pycocoevalcap's own ``__del__`` would block forever at garbage
+    collection if ``compute_score`` raised while holding its lock (a JVM that died), and raises
+    itself when closing a pipe to a dead JVM; leave it a fresh lock and closed pipes instead."""
+    import threading
+
+    proc = meteor.meteor_p
+    for stream in (proc.stdin, proc.stdout, proc.stderr):
+        try:
+            stream.close()
+        except OSError:
+            pass  # a broken pipe to a JVM that already exited; the file is closed anyway
+    proc.kill()
+    proc.wait()
+    meteor.lock = threading.Lock()
 
 
 __all__ = ["CAPTION_METRICS", "CaptionScores", "caption_metrics", "java_missing", "simple_tokenize",
