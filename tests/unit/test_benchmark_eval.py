@@ -57,7 +57,8 @@ def _eval(setup, out, *extra):
 def test_eval_coco_reports_the_six_tasks(setup, tmp_path, no_corenlp, capsys):
     out = tmp_path / "report.json"
     assert _eval(setup, out, "--split", "valid", "--clip", str(setup / "clip"), "--asr",
-                 str(setup / "w2v"), "--save-outputs", str(tmp_path / "outs")) == 0
+                 str(setup / "w2v"), "--save-outputs", str(tmp_path / "outs"),
+                 "--batch-size", "1") == 0  # batches of 1: outputs meet their references by offset
     report = json.loads(out.read_text())["valid"]
     assert json.loads(capsys.readouterr().out) == {"valid": report}
     assert report["dataset"] == "coco" and report["images"] == 2 and report["captions"] == 2
@@ -78,6 +79,10 @@ def test_eval_coco_reports_the_six_tasks(setup, tmp_path, no_corenlp, capsys):
         assert -1 <= d["clip_text_image"] <= 1 and -1 <= d["clip_image_image"] <= 1
     assert len(list((tmp_path / "outs" / "valid" / "text-image").glob("*.png"))) == 2
     assert len(list((tmp_path / "outs" / "valid" / "image-speech").glob("*.wav"))) == 2
+    index = json.loads((tmp_path / "outs" / "valid" / "image-speech" / "outputs.json").read_text())
+    assert [row["text"] for row in index] == ["A", "A"] and index[0]["source"].endswith(".jpg")
+    texts = json.loads((tmp_path / "outs" / "valid" / "image-text" / "outputs.json").read_text())
+    assert [row["text"] for row in texts] == directions["image-text"]["examples"]
 
 
 def test_eval_without_judges_skips_their_tasks(setup, tmp_path, no_corenlp):

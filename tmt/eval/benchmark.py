@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -148,11 +148,15 @@ def evaluate_benchmark(
             report["directions"][name] = {"items": len(inputs), "skipped": missing}
             continue
         start = time.perf_counter()
-        outputs = runner.translate(src, tgt, inputs)
-        if save_dir is not None:
-            _save_outputs(Path(save_dir) / name, tgt, outputs, runner.sample_rate)
-        scores = _score(src, tgt, outputs, items, clip, asr, runner.sample_rate,
-                        caption_tokenizer, metrics)
+        scorer = _Scorer(src, tgt, items, clip, asr, runner.sample_rate)
+        out_dir = Path(save_dir) / name if save_dir is not None else None
+        for offset, outputs in runner.translate(src, tgt, inputs):
+            if out_dir is not None:
+                _save_media(out_dir, tgt, outputs, offset, runner.sample_rate)
+            scorer.add(outputs)  # keeps texts / transcripts / cosines, not the media
+        if out_dir is not None:
+            _save_index(out_dir, [str(x) for x in inputs], scorer.texts)
+        scores = scorer.result(caption_tokenizer, metrics)
         scores["seconds"] = round(time.perf_counter() - start, 1)
         report["directions"][name] = scores
     return report
@@ -176,76 +180,99 @@ class _Runner:
     def sample_rate(self) -> int:
         return int(getattr(self.bundle.codec(S), "sample_rate", 16_000))
 
-    @torch.inference_mode()
-    def translate(self, source: Modality, target: Modality, inputs: list[Any]) -> list[Any]:
+    def translate(self, source: Modality, target: Modality,
+                  inputs: list[Any]) -> Iterator[tuple[int, list[Any]]]:
+        """(offset, decoded outputs) per batch, so that a large split never holds all its
+        generated media at once."""
         tag = f"{source.value}->{target.value}"
-        encoded = [self.bundle.encode(source, x) for x in tqdm(inputs, desc=f"encode {tag}",
-                                                               disable=not self.progress, leave=False)]
-        outputs = []
+        with torch.inference_mode():
+            encoded = [self.bundle.encode(source, x) for x in tqdm(
+                inputs, desc=f"encode {tag}", disable=not self.progress, leave=False)]
         for k in tqdm(range(0, len(encoded), self.batch_size), desc=tag, disable=not self.progress,
                       leave=False):
             chunk = [(source, e) for e in encoded[k : k + self.batch_size]]
-            for ids in generate(self.bundle.translator, chunk, target, self.options,
-                                batch_size=self.batch_size):
-                if target is S and ids.numel() == 0:
-                    outputs.append(np.zeros(0, np.float32))  # nothing generated: silence
-                else:
-                    outputs.append(self.bundle.decode(target, ids))
-        return outputs
+            with torch.inference_mode():
+                ids = generate(self.bundle.translator, chunk, target, self.options,
+                               batch_size=self.batch_size)
+                # An empty speech output decodes to silence (the judge then reads nothing).
+                yield k, [np.zeros(0, np.float32) if target is S and x.numel() == 0
+                          else self.bundle.decode(target, x) for x in ids]
 
 
-def _score(
-    source: Modality,
-    target: Modality,
-    outputs: list[Any],
-    items: BenchmarkItems,
-    clip: ClipScorer | None,
-    asr: AsrJudge | None,
-    sample_rate: int,
-    caption_tokenizer: str,
-    metrics: Sequence[str],
-) -> dict[str, Any]:
-    out: dict[str, Any] = {"items": len(outputs)}
-    texts = outputs
-    if target is S:
-        assert asr is not None
-        texts = [asr.transcribe(w, sample_rate) for w in outputs]
-        out["judge"] = asr.name
-    if source is IM and target is not IM:
-        # Captioning (image→speech after transcription): all captions of the image are references.
-        scores = caption_metrics(texts, items.image_refs, metrics=metrics, tokenizer=caption_tokenizer)
-        out.update(scores.to_dict())
-    elif target is not IM:
-        refs = [str(x.text) for x in items.caption_items(source)]
-        out.update(wer_scores(texts, refs))
-    else:
-        assert clip is not None
-        caps = items.caption_items(source)
-        out["clip_text_image"] = float(np.mean(clip.text_image(outputs, [str(x.text) for x in caps])))
-        refs_im = [x.image for x in caps]
-        if all(r is not None for r in refs_im):
-            out["clip_image_image"] = float(np.mean(clip.image_image(outputs, refs_im)))  # type: ignore[arg-type]
+class _Scorer:
+    """Accumulates what one direction's metrics need, batch by batch."""
+
+    def __init__(self, source: Modality, target: Modality, items: BenchmarkItems,
+                 clip: ClipScorer | None, asr: AsrJudge | None, sample_rate: int) -> None:
+        self.source, self.target, self.items = source, target, items
+        self.clip, self.asr, self.sample_rate = clip, asr, sample_rate
+        self.captions = items.caption_items(source) if source is not IM else []
+        self.texts: list[str] = []
+        """Text outputs, or the judge's transcripts of speech outputs."""
+        self.text_image: list[float] = []
+        self.image_image: list[float] = []
+        self.count = 0
+
+    def add(self, outputs: list[Any]) -> None:
+        if self.target is S:
+            assert self.asr is not None
+            self.texts.extend(self.asr.transcribe(w, self.sample_rate) for w in outputs)
+        elif self.target is T:
+            self.texts.extend(str(t) for t in outputs)
         else:
-            out["clip_image_image"] = None
-            out["unavailable"] = {"clip_image_image": "no reference images"}
-        out["clip_scale"] = "cosine"
-    if target is not IM:
-        out["examples"] = [str(t) for t in texts[:3]]
-    return out
+            assert self.clip is not None
+            caps = self.captions[self.count : self.count + len(outputs)]
+            self.text_image += self.clip.text_image(outputs, [str(x.text) for x in caps])
+            refs = [x.image for x in caps]
+            if all(r is not None for r in refs):
+                self.image_image += self.clip.image_image(outputs, refs)  # type: ignore[arg-type]
+        self.count += len(outputs)
+
+    def result(self, caption_tokenizer: str, metrics: Sequence[str]) -> dict[str, Any]:
+        out: dict[str, Any] = {"items": self.count}
+        if self.target is S:
+            assert self.asr is not None
+            out["judge"] = self.asr.name
+        if self.source is IM and self.target is not IM:
+            # Captioning (image→speech after transcription): all captions of the image are refs.
+            out.update(caption_metrics(self.texts, self.items.image_refs, metrics=metrics,
+                                       tokenizer=caption_tokenizer).to_dict())
+        elif self.target is not IM:
+            out.update(wer_scores(self.texts, [str(x.text) for x in self.captions]))
+        else:
+            out["clip_text_image"] = float(np.mean(self.text_image))
+            if len(self.image_image) == self.count:
+                out["clip_image_image"] = float(np.mean(self.image_image))
+            else:
+                out["clip_image_image"] = None
+                out["unavailable"] = {"clip_image_image": "no reference images"}
+            out["clip_scale"] = "cosine"
+        if self.target is not IM:
+            out["examples"] = self.texts[:3]
+        return out
 
 
-def _save_outputs(directory: Path, target: Modality, outputs: list[Any], sample_rate: int) -> None:
-    directory.mkdir(parents=True, exist_ok=True)
+def _save_media(directory: Path, target: Modality, outputs: list[Any], offset: int,
+                sample_rate: int) -> None:
     if target is T:
-        (directory / "outputs.json").write_text(json.dumps(outputs, indent=1) + "\n")
-        return
-    for k, output in enumerate(outputs):
+        return  # texts go to outputs.json with the index
+    directory.mkdir(parents=True, exist_ok=True)
+    for k, output in enumerate(outputs, start=offset):
         if target is IM:
             output.save(directory / f"{k:06d}.png")
         else:
             from tmt.speech.audio import save_audio
 
             save_audio(directory / f"{k:06d}.wav", output, sample_rate)
+
+
+def _save_index(directory: Path, sources: list[str], texts: list[str]) -> None:
+    """``outputs.json``: per output index, its source (path or text) and the text output or the
+    judge's transcript."""
+    directory.mkdir(parents=True, exist_ok=True)
+    rows = [{"index": k, "source": src, **({"text": texts[k]} if texts else {})}
+            for k, src in enumerate(sources)]
+    (directory / "outputs.json").write_text(json.dumps(rows, indent=1) + "\n")
 
 
 def evaluate_dataset(
