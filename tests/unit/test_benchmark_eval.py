@@ -144,3 +144,24 @@ def test_evaluate_dataset_on_flickr8k(setup, tmp_path, no_corenlp):
     assert image_text["items"] == 1 and image_text["tokenizer"] == "simple"
     assert set(image_text) >= {"bleu4", "cider", "unavailable"} and "spice" not in image_text
     assert report["directions"]["speech-text"]["items"] == 3
+
+
+def test_a_corpus_without_images(setup, no_corenlp):
+    """CommonVoice-like speech + text: image-source tasks are skipped, ->image has no reference
+    image (its image-image score is unavailable, not 0)."""
+    from tmt.bundle import Bundle
+    from tmt.eval.benchmark import evaluate_benchmark
+
+    wavs = sorted((setup / "coco" / "SpokenCOCO").rglob("*.wav"))[:2]
+    examples = [RawExample(id=str(k), split="test", speech=w, text=f"a red dog {k}")
+                for k, w in enumerate(wavs)]
+    report = evaluate_benchmark(
+        Bundle.load(setup / "model"), examples, clip=setup / "clip", progress=False,
+        directions=[(Modality.IMAGE, Modality.TEXT), (Modality.TEXT, Modality.IMAGE),
+                    (Modality.SPEECH, Modality.TEXT)])
+    d = report["directions"]
+    assert d["image-text"] == {"items": 0, "skipped": "the data has no image"}
+    assert d["text-image"]["items"] == 2 and -1 <= d["text-image"]["clip_text_image"] <= 1
+    assert d["text-image"]["clip_image_image"] is None
+    assert "no reference images" in d["text-image"]["unavailable"]["clip_image_image"]
+    assert d["speech-text"]["items"] == 2
