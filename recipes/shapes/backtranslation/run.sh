@@ -31,6 +31,8 @@ $TMT backtranslate shapes --root "$CORPUS" --model "$OUT/bundle-paired" --out "$
 $TMT backtranslate shapes --root "$CORPUS" --model "$OUT/bundle-paired" --out "$OUT/store-pseudo-speech-text" \
   --ids "$OUT/ids-speech-text.txt" --drop image --strategy greedy --seed 0
 
+$PY $R/pseudo_quality.py --out "$OUT" --corpus "$CORPUS" --images 500
+
 # 4. retrain from scratch on paired + pseudo, same steps
 $TMT train --config $R/pseudo.yaml
 [ -f "$OUT/bundle-pseudo/bundle.json" ] || $TMT pack "$OUT/runs/pseudo/model" --out "$OUT/bundle-pseudo" \
