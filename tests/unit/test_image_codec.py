@@ -326,3 +326,22 @@ def test_vae_decoder_seeded_init_matches_diffusers() -> None:
     ours = VAEDecoder(**kwargs)  # type: ignore[arg-type]
     for name, tensor in reference.state_dict().items():
         assert torch.equal(ours.state_dict()[name], tensor), name
+
+
+def test_caption_generation_loss_trains() -> None:
+    """--caption-loss lm: the caption is written word by word from the codes; order matters."""
+    from tmt.image.train import CaptionDecoder, caption_sequences
+
+    vocab, seqs = caption_sequences(["a red circle above a blue star", "a blue star"])
+    assert vocab[:3] == ["<pad>", "<s>", "</s>"] and seqs.shape == (2, 9)
+    assert seqs[1, 4:].eq(0).all() and seqs[:, 0].eq(1).all()
+    torch.manual_seed(0)
+    trainer = Trainer(
+        ImageCodec(small_config()),
+        TrainOptions(steps=40, lr=3e-3, warmup=1, caption_weight=1.0, caption_loss="lm"),
+        len(vocab),
+    )
+    assert isinstance(trainer.caption_head, CaptionDecoder)
+    batch = torch.rand(2, 3, 16, 16) * 2 - 1
+    aligns = [trainer.train_step(batch, seqs)["align"] for _ in range(15)]
+    assert aligns[-1] < 0.3 * aligns[0]

@@ -30,6 +30,7 @@ from tmt.image.codec import ImageCodec
 from tmt.image.config import PRESETS, ImageCodecConfig
 from tmt.image.dataset import load_images_uint8, read_manifest, to_unit_range
 from tmt.image.metrics import codebook_usage, psnr
+from tmt.image.modules import Block
 
 
 @dataclass(kw_only=True)
@@ -42,7 +43,10 @@ class TrainOptions:
     warmup: int = 200
     weight_decay: float = 0.01
     caption_weight: float = 0.0
-    """Weight of the caption bag-of-words alignment loss (0 = off), see :class:`CaptionHead`."""
+    """Weight of the caption alignment loss (0 = off), see :class:`CaptionHead`."""
+    caption_loss: str = "bow"
+    """``bow``: multi-label bag of words (:class:`CaptionHead`); ``lm``: the caption generated word
+    by word from the codes (:class:`CaptionDecoder`, BLIP-2's image-grounded text generation)."""
     fg_weight: float = 4.0
     """Extra loss weight on foreground (non-background) pixels, see :func:`foreground_weights`."""
     seed: int = 0
@@ -109,15 +113,58 @@ class CaptionHead(nn.Module):
         return self.net(latents.flatten(1))  # (B, V) logits
 
 
+PAD, BOS, EOS = 0, 1, 2
+
+
+def caption_sequences(captions: list[str]) -> tuple[list[str], torch.Tensor]:
+    """Word list of ``captions`` and their id sequences ``BOS w1 … wn EOS`` padded with PAD (N, T)."""
+    vocab = sorted({w for c in captions for w in c.lower().split()})
+    index = {w: i + 3 for i, w in enumerate(vocab)}
+    rows = [[BOS, *(index[w] for w in c.lower().split()), EOS] for c in captions]
+    out = torch.full((len(rows), max(map(len, rows))), PAD, dtype=torch.long)
+    for i, row in enumerate(rows):
+        out[i, : len(row)] = torch.tensor(row)
+    return ["<pad>", "<s>", "</s>", *vocab], out
+
+
+class CaptionDecoder(nn.Module):
+    """Text alignment by generation (training only, not shipped): a small causal transformer that
+    writes the caption while cross-attending to the 32 quantised code vectors. Unlike a bag of
+    words it must know which object is which shape, so the codes must carry each object's shape."""
+
+    def __init__(self, code_dim: int, vocab_size: int, dim: int = 128, layers: int = 2) -> None:
+        super().__init__()
+        self.embed = nn.Embedding(vocab_size, dim)
+        self.pos = nn.Parameter(torch.randn(1, 64, dim) * 0.02)
+        self.blocks = nn.ModuleList(
+            Block(dim, 4, 4, cross_dim=code_dim, causal=True) for _ in range(layers)
+        )
+        self.norm = nn.LayerNorm(dim)
+        self.out = nn.Linear(dim, vocab_size)
+
+    def forward(self, codes: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+        """codes (B, Q, code_dim), tokens (B, T) → mean cross-entropy of tokens[1:] given the rest."""
+        inputs, targets = tokens[:, :-1], tokens[:, 1:]
+        x = self.embed(inputs) + self.pos[:, : inputs.shape[1]]
+        for block in self.blocks:
+            x = block(x, codes)
+        logits = self.out(self.norm(x))  # (B, T-1, V)
+        return F.cross_entropy(logits.transpose(1, 2), targets, ignore_index=PAD)
+
+
 class Trainer:
     """Holds the model, the optimiser and the restart statistics; one call per step."""
 
     def __init__(self, codec: ImageCodec, opts: TrainOptions, caption_vocab_size: int = 0) -> None:
         self.codec, self.opts = codec, opts
         cfg = codec.config
-        self.caption_head: CaptionHead | None = None
+        self.caption_head: CaptionHead | CaptionDecoder | None = None
         if caption_vocab_size and opts.caption_weight > 0:
-            self.caption_head = CaptionHead(cfg.num_queries, cfg.code_dim, caption_vocab_size)
+            self.caption_head = (
+                CaptionDecoder(cfg.code_dim, caption_vocab_size)
+                if opts.caption_loss == "lm"
+                else CaptionHead(cfg.num_queries, cfg.code_dim, caption_vocab_size)
+            )
             self.caption_head.to(codec.device)
         params = list(codec.named_parameters())
         if self.caption_head is not None:
@@ -142,7 +189,8 @@ class Trainer:
     def train_step(
         self, batch: torch.Tensor, words: torch.Tensor | None = None
     ) -> dict[str, float]:
-        """batch: (B, 3, H, W) in [-1, 1] on the codec's device; words: (B, V) caption targets."""
+        """batch: (B, 3, H, W) in [-1, 1] on the codec's device; words: the captions as (B, V)
+        bag-of-words targets or (B, T) id sequences (see :func:`caption_sequences`)."""
         self.codec.train()
         for group in self.optimizer.param_groups:
             group["lr"] = lr_at(self.step, self.opts)
@@ -152,7 +200,10 @@ class Trainer:
         align = torch.zeros(())
         if self.caption_head is not None and words is not None:
             # From the quantised codes: what a caption says must survive quantisation.
-            align = F.binary_cross_entropy_with_logits(self.caption_head(out.codes), words)
+            if isinstance(self.caption_head, CaptionDecoder):
+                align = self.caption_head(out.codes, words)
+            else:
+                align = F.binary_cross_entropy_with_logits(self.caption_head(out.codes), words)
             loss = loss + self.opts.caption_weight * align
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -250,6 +301,7 @@ def train(args: argparse.Namespace) -> ImageCodec:
         eval_every=args.eval_every,
         fg_weight=args.fg_weight,
         caption_weight=args.caption_weight,
+        caption_loss=args.caption_loss,
     )
     work, out = Path(args.work), Path(args.out)
     work.mkdir(parents=True, exist_ok=True)
@@ -257,16 +309,18 @@ def train(args: argparse.Namespace) -> ImageCodec:
     train_images = _cached_images(corpus, "train", cfg.image_size, work, args.limit)
     valid_images = _cached_images(corpus, "valid", cfg.image_size, work, 512)
 
-    words = None
+    words: torch.Tensor | None = None
+    vocab: list[str] = []
     if opts.caption_weight > 0:
         records = read_manifest(corpus, ("train",))[: args.limit]
-        vocab, words = caption_targets([r.get("caption", "") for r in records])
+        make = caption_sequences if opts.caption_loss == "lm" else caption_targets
+        vocab, words = make([r.get("caption", "") for r in records])
     if args.init:
         codec = ImageCodec.load(args.init, device=args.device)
         cfg = codec.config
     else:
         codec = ImageCodec(cfg, device=args.device)
-    trainer = Trainer(codec, opts, 0 if words is None else words.shape[1])
+    trainer = Trainer(codec, opts, len(vocab))
     checkpoint = work / "checkpoint.pt"
     elapsed = 0.0
     if checkpoint.is_file():
@@ -350,6 +404,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--lr", type=float, default=TrainOptions.lr)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--caption-weight", type=float, default=TrainOptions.caption_weight)
+    parser.add_argument(
+        "--caption-loss", choices=("bow", "lm"), default=TrainOptions.caption_loss,
+        help="caption alignment: bag of words, or the caption generated from the codes",
+    )
     parser.add_argument("--init", default=None, help="start from this saved codec's weights")
     parser.add_argument("--fg-weight", type=float, default=TrainOptions.fg_weight)
     parser.add_argument("--checkpoint-every", type=int, default=TrainOptions.checkpoint_every)
