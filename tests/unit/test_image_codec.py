@@ -334,7 +334,7 @@ def test_caption_generation_loss_trains() -> None:
 
     vocab, seqs = caption_sequences(["a red circle above a blue star", "a blue star"])
     assert vocab[:3] == ["<pad>", "<s>", "</s>"] and seqs.shape == (2, 9)
-    assert seqs[1, 4:].eq(0).all() and seqs[:, 0].eq(1).all()
+    assert seqs[1, 4] == 2 and seqs[1, 5:].eq(0).all() and seqs[:, 0].eq(1).all()
     torch.manual_seed(0)
     trainer = Trainer(
         ImageCodec(small_config()),
