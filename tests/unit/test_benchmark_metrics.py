@@ -148,6 +148,11 @@ def test_clip_scores(clip_dir, tmp_path):
     alone = [scorer.text_image([im], [t])[0] for im, t in zip(images, texts)]
     assert together == pytest.approx(alone, abs=1e-5)
     assert all(-1.0 <= v <= 1.0 for v in together)
+    both = scorer.compare(images, texts=texts, references=images[::-1])
+    assert both["text_image"] == pytest.approx(together, abs=1e-5)
+    assert both["image_image"] == pytest.approx(scorer.image_image(images, images[::-1]), abs=1e-5)
+    assert both["image_image"][1] == pytest.approx(1.0, abs=1e-5)  # the middle image is itself
+    assert set(scorer.compare(images, texts=texts)) == {"text_image"}
     with pytest.raises(TmtError, match="3 images for 2 texts"):
         scorer.text_image(images, texts[:2])
     with pytest.raises(TmtError, match="not found"):

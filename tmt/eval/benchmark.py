@@ -222,10 +222,12 @@ class _Scorer:
         else:
             assert self.clip is not None
             caps = self.captions[self.count : self.count + len(outputs)]
-            self.text_image += self.clip.text_image(outputs, [str(x.text) for x in caps])
             refs = [x.image for x in caps]
-            if all(r is not None for r in refs):
-                self.image_image += self.clip.image_image(outputs, refs)  # type: ignore[arg-type]
+            scores = self.clip.compare(outputs, texts=[str(x.text) for x in caps],
+                                       references=refs if all(r is not None for r in refs)
+                                       else None)  # type: ignore[arg-type]
+            self.text_image += scores["text_image"]
+            self.image_image += scores.get("image_image", [])
         self.count += len(outputs)
 
     def result(self, caption_tokenizer: str, metrics: Sequence[str]) -> dict[str, Any]:

@@ -86,6 +86,28 @@ class ClipScorer:
             ).float())
         return torch.nn.functional.normalize(torch.cat(out), dim=-1).cpu()
 
+    def compare(
+        self,
+        images: Sequence[ImageLike],
+        *,
+        texts: Sequence[str] | None = None,
+        references: Sequence[ImageLike] | None = None,
+    ) -> dict[str, list[float]]:
+        """Both variants with each generated image embedded once: ``{"text_image": [...],
+        "image_image": [...]}`` (a key only when its counterpart is given)."""
+        for name, other in (("texts", texts), ("references", references)):
+            if other is not None and len(other) != len(images):
+                raise TmtError(f"CLIP score: {len(images)} images for {len(other)} {name}")
+        if not images:
+            return {k: [] for k, v in (("text_image", texts), ("image_image", references)) if v is not None}
+        generated = self.embed_images(images)
+        out = {}
+        if texts is not None:
+            out["text_image"] = (generated * self.embed_texts(texts)).sum(-1).tolist()
+        if references is not None:
+            out["image_image"] = (generated * self.embed_images(references)).sum(-1).tolist()
+        return out
+
     def text_image(self, images: Sequence[ImageLike], texts: Sequence[str]) -> list[float]:
         """Cosine between each image and its text, one value per pair."""
         if len(images) != len(texts):
