@@ -204,7 +204,9 @@ def _cmd_eval(args: argparse.Namespace) -> None:
 
     from tmt.bundle import Bundle
     from tmt.eval.shapes_eval import evaluate_shapes
+    from tmt.modality import DIRECTIONS, parse_direction
 
+    directions = [parse_direction(d) for d in args.directions] if args.directions else DIRECTIONS
     bundle = Bundle.load(args.model, device=args.device)
     options = _parse_options(args, bundle.default_options)
     if args.dataset == "shapes":
@@ -213,7 +215,8 @@ def _cmd_eval(args: argparse.Namespace) -> None:
             raise TmtError("tmt-shapes evaluation needs --corpus DIR")
         reports = {
             split: evaluate_shapes(bundle, corpus, split, limit=args.limit, options=options,
-                                   cascade=args.cascade, batch_size=args.batch_size)
+                                   cascade=args.cascade, batch_size=args.batch_size,
+                                   directions=directions)
             for split in args.split or ["test", "compositional"]
         }
     else:
@@ -226,7 +229,7 @@ def _cmd_eval(args: argparse.Namespace) -> None:
         reports = {
             split: evaluate_dataset(
                 bundle, args.dataset, args.root, split, reader_options=reader,
-                clip=args.clip, asr=args.asr,
+                clip=args.clip, asr=args.asr, directions=directions,
                 limit=args.limit, captions_per_image=args.captions_per_image or None,
                 options=options, batch_size=args.batch_size, metrics=args.caption_metrics,
                 save_dir=Path(args.save_outputs) / split if args.save_outputs else None)
@@ -469,6 +472,8 @@ def build_parser() -> argparse.ArgumentParser:
     evr.add_argument("--images", metavar="DIR", help="image folder")
     ev.add_argument("--cascade", action="store_true",
                     help="also score speech->text->image through the same model")
+    ev.add_argument("--directions", nargs="+", metavar="SRC-TGT",
+                    help="score only these directions, e.g. speech-text text-image (default: all six)")
     ev.add_argument("--batch-size", type=int, default=32)
     _add_decoding_arguments(ev)
     ev.set_defaults(handler=_cmd_eval)

@@ -39,6 +39,17 @@ DIRECTIONS: tuple[tuple[Modality, Modality], ...] = tuple(
 )
 
 
+def parse_direction(name: str) -> tuple[Modality, Modality]:
+    """``"speech-image"`` → (SPEECH, IMAGE); a one-line error for anything else."""
+    parts = name.split("-")
+    if len(parts) != 2:
+        raise TmtError(f"direction {name!r} is not of the form source-target")
+    src, tgt = Modality.parse(parts[0]), Modality.parse(parts[1])
+    if src is tgt:
+        raise TmtError(f"direction {name!r} has the same source and target")
+    return src, tgt
+
+
 @runtime_checkable
 class Codec(Protocol):
     """A tokenizer/detokenizer pair for one modality.

@@ -165,3 +165,12 @@ def test_a_corpus_without_images(setup, no_corenlp):
     assert d["text-image"]["clip_image_image"] is None
     assert "no reference images" in d["text-image"]["unavailable"]["clip_image_image"]
     assert d["speech-text"]["items"] == 2
+
+
+def test_eval_scores_only_the_asked_directions(setup, tmp_path, no_corenlp, capsys):
+    out = tmp_path / "report.json"
+    assert _eval(setup, out, "--split", "test", "--limit", "1", "--directions", "speech-text",
+                 "image-text") == 0
+    assert set(json.loads(out.read_text())["test"]["directions"]) == {"speech-text", "image-text"}
+    assert _eval(setup, out, "--directions", "text-text") == 2
+    assert "same source and target" in capsys.readouterr().err

@@ -24,8 +24,8 @@ class ImageCodecConfig:
     """Width of the ViT patch encoder."""
 
     stem_channels: tuple[int, ...] = ()
-    """Convolutional stem before the patch projection: one stride-2 3×3 conv (+ GELU)
-    per entry, so the patch projection then covers ``patch_size / 2 ** len(stem_channels)`` of
+    """Convolutional stem before the patch projection (a hybrid ViT): per entry a 3×3 conv and a
+    stride-2 3×3 conv of that width, each with BatchNorm and GELU, so the patch projection then covers ``patch_size / 2 ** len(stem_channels)`` of
     the stem's pixels. Empty = the plain linear ViT patch projection."""
 
     vit_layers: int = 2

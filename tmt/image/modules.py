@@ -84,8 +84,15 @@ class PatchEncoder(nn.Module):
         stem: list[nn.Module] = []
         channels = 3
         for width in cfg.stem_channels:
-            # No normalisation: a per-image GroupNorm here would erase flat colour (and size cues).
-            stem += [nn.Conv2d(channels, width, 3, stride=2, padding=1), nn.GELU()]
+            # BatchNorm, not GroupNorm: a per-image norm would erase an image's flat colours.
+            stem += [
+                nn.Conv2d(channels, width, 3, padding=1),
+                nn.BatchNorm2d(width),
+                nn.GELU(),
+                nn.Conv2d(width, width, 3, stride=2, padding=1),
+                nn.BatchNorm2d(width),
+                nn.GELU(),
+            ]
             channels = width
         self.stem = nn.Sequential(*stem)
         kernel = cfg.patch_size // 2 ** len(cfg.stem_channels)

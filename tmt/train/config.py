@@ -9,7 +9,7 @@ from typing import Any
 import yaml
 
 from tmt.errors import TmtError
-from tmt.modality import DIRECTIONS, Modality
+from tmt.modality import DIRECTIONS, Modality, parse_direction
 
 
 @dataclass(kw_only=True)
@@ -90,16 +90,7 @@ class TrainConfig:
     """torch intra-op threads per process (None: torch's default)."""
 
     def parsed_directions(self, names: list[str] | None = None) -> list[tuple[Modality, Modality]]:
-        out = []
-        for name in self.directions if names is None else names:
-            parts = name.split("-")
-            if len(parts) != 2:
-                raise TmtError(f"direction {name!r} is not of the form source-target")
-            src, tgt = Modality.parse(parts[0]), Modality.parse(parts[1])
-            if src is tgt:
-                raise TmtError(f"direction {name!r} has the same source and target")
-            out.append((src, tgt))
-        return out
+        return [parse_direction(name) for name in (self.directions if names is None else names)]
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
