@@ -37,6 +37,16 @@ def cold(model: str, wav: Path, repeat: int, threads: int) -> list[float]:
     return times
 
 
+def import_seconds(statement: str, repeat: int) -> float:
+    """Median wall time of a fresh interpreter running ``statement``."""
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        subprocess.run([sys.executable, "-c", statement], check=True, capture_output=True)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
 def warm(model: str, wav: Path, repeat: int) -> dict[str, float]:
     import tmt
     from tmt.modality import Modality
@@ -72,6 +82,13 @@ def main() -> None:
     times = cold(args.model, wav, args.repeat, args.threads)
     print(f"cold start (process start -> PNG written), median of {args.repeat}: "
           f"{statistics.median(times):.2f} s (min {min(times):.2f}, max {max(times):.2f})")
+    # Where cold start goes: fresh interpreters importing one more layer each (side by side).
+    base = import_seconds("import torch", args.repeat)
+    ours = import_seconds("import tmt.bundle, tmt.image.codec, tmt.speech.codec, tmt.text",
+                          args.repeat)
+    diffusers = import_seconds("import torch, diffusers.models.autoencoders.vae", args.repeat)
+    print(f"imports, median of {args.repeat}: torch {base:.2f} s; tmt's inference modules "
+          f"{ours:.2f} s; torch + diffusers' VAE module (no longer imported) {diffusers:.2f} s")
     stages = warm(args.model, wav, args.repeat)
     print(f"warm speech->image, median of {args.repeat}: {stages['total']:.3f} s "
           f"(encode {stages['encode']:.3f}, translate {stages['translate']:.3f}, "

@@ -99,7 +99,7 @@ def caption_targets(captions: list[str]) -> tuple[list[str], torch.Tensor]:
 
 class CaptionHead(nn.Module):
     """Text alignment (training only, not shipped): predict which caption words occur from the 32
-    quantised code vectors, so that the codes must carry what a caption says (SEED aligns its
+    pre-quantisation vectors, so that the codes must carry what a caption says (SEED aligns its
     Q-Former outputs with captions contrastively; with ~30 caption words a multi-label
     bag-of-words target is the direct form of the same pressure)."""
 
@@ -199,11 +199,12 @@ class Trainer:
         loss = rec + out.vq_loss
         align = torch.zeros(())
         if self.caption_head is not None and words is not None:
-            # From the quantised codes: what a caption says must survive quantisation.
             if isinstance(self.caption_head, CaptionDecoder):
+                # from the quantised codes: what the caption says must survive quantisation
                 align = self.caption_head(out.codes, words)
-            else:
-                align = F.binary_cross_entropy_with_logits(self.caption_head(out.codes), words)
+            else:  # from the pre-quantisation vectors (the shipped codec's stage 2)
+                logits = self.caption_head(out.latents)
+                align = F.binary_cross_entropy_with_logits(logits, words)
             loss = loss + self.opts.caption_weight * align
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
