@@ -38,9 +38,15 @@ $TMT train --config $R/pseudo.yaml
 [ -f "$OUT/bundle-pseudo/bundle.json" ] || $TMT pack "$OUT/runs/pseudo/model" --out "$OUT/bundle-pseudo" \
   --codecs "$OUT/codecs" --max-text-len 32 --max-speech-len 200
 
-# 5. six-task evaluation of both on the test split, and the table
-for run in paired pseudo; do
+# 4b. ablation: retrain with the back-translated images only (no pseudo images)
+$TMT train --config $R/pseudo-images.yaml
+[ -f "$OUT/bundle-pseudo-images/bundle.json" ] || $TMT pack "$OUT/runs/pseudo-images/model" \
+  --out "$OUT/bundle-pseudo-images" --codecs "$OUT/codecs" --max-text-len 32 --max-speech-len 200
+
+# 5. six-task evaluation on the test split, and the table
+for run in paired pseudo pseudo-images; do
   [ -f "$OUT/eval-$run.json" ] || $TMT eval --corpus "$CORPUS" --split test --limit "$LIMIT" \
     --model "$OUT/bundle-$run" --strategy greedy --out "$OUT/eval-$run.json"
 done
-$PY $R/table.py "paired only=$OUT/eval-paired.json" "paired + pseudo=$OUT/eval-pseudo.json"
+$PY $R/table.py "paired only=$OUT/eval-paired.json" "paired + pseudo=$OUT/eval-pseudo.json" \
+  "paired + pseudo text/speech only=$OUT/eval-pseudo-images.json"
