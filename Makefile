@@ -14,7 +14,8 @@ system-deps:
 		else echo "please install the Debian packages libsndfile1 and flite (sudo apt-get install libsndfile1 flite)"; exit 1; fi; \
 	fi
 	@if ! command -v java >/dev/null; then \
-		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq default-jre-headless >/dev/null; \
+		if [ "$$(id -u)" = 0 ]; then { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq default-jre-headless >/dev/null; } \
+			|| echo "note: could not install java; METEOR will be reported as unavailable"; \
 		else echo "note: no java; METEOR will be reported as unavailable (sudo apt-get install default-jre-headless)"; fi; \
 	fi
 
