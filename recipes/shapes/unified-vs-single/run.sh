@@ -29,3 +29,17 @@ for name in all $ALL; do
     --directions $eval_dirs --out "$OUT/$name.json.tmp" > /dev/null
   mv "$OUT/$name.json.tmp" "$OUT/$name.json"
 done
+
+# one report holding each single-direction model's own direction, then the table
+.venv/bin/python - "$OUT" <<'PY'
+import json, sys
+from pathlib import Path
+out = Path(sys.argv[1])
+merged = {"split": "test", "directions": {}}
+for name in ("speech-text", "text-speech", "image-text", "text-image", "speech-image", "image-speech"):
+    report = json.loads((out / f"{name}.json").read_text())["test"]
+    merged["directions"][name] = report["directions"][name]
+(out / "single-merged.json").write_text(json.dumps({"test": merged}, indent=2) + "\n")
+PY
+.venv/bin/python recipes/shapes/backtranslation/table.py unified="$OUT/all.json" \
+  single-direction="$OUT/single-merged.json" | tee "$OUT/table.md"
