@@ -23,8 +23,14 @@ export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
   $PY -m tmt.speech.train_vocoder --corpus "$CORPUS" --tokenizer work/speech/tokenizer \
     --out work/speech/vocoder --codec-out tokenizers/speech --minutes 45
 }
-[ -f tokenizers/image/config.json ] || \
-  $PY -m tmt.image.train --corpus "$CORPUS" --out tokenizers/image --seed 0
+[ -f tokenizers/image/config.json ] || {
+  # stage 1: reconstruction; stage 2: + caption bag-of-words alignment (recipes/shapes/README.md)
+  $PY -m tmt.image.train --corpus "$CORPUS" --out work/image-codec-base \
+    --work work/image-codec-train --steps 6000 --batch-size 32 --threads 1 --seed 0
+  $PY -m tmt.image.train --corpus "$CORPUS" --init work/image-codec-base --out tokenizers/image \
+    --work work/image-codec-ft --steps 2500 --batch-size 32 --lr 5e-4 --caption-weight 1.0 \
+    --threads 1 --seed 0
+}
 [ -f tokenizers/text/config.json ] || $TMT text train --corpus "$CORPUS" --out tokenizers/text
 
 # 4. the token store (resumable)
