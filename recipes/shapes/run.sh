@@ -40,4 +40,4 @@ $TMT tokenize shapes --root "$CORPUS" --out "$STORE"
 $TMT train --config recipes/shapes/translator.yaml
 
 # 6. the bundle
-$TMT pack work/runs/shapes-translator/model --out checkpoints/shapes
+$TMT pack work/runs/shapes-translator/model --out checkpoints/shapes --max-text-len 32 --max-speech-len 200
