@@ -8,22 +8,5 @@ cd "$(dirname "$0")/../.."
 TMT=${TMT:-.venv/bin/tmt}
 PY=${PY:-.venv/bin/python}
 
-if [ "${1:-}" = "--smoke" ]; then
-  source recipes/smoke.sh
-  # the smoke pre-training first (it writes the fixtures and the coco store too)
-  [ -f "$SMOKE_DIR/runs/pretrain/model/config.json" ] || bash recipes/pretrain/run.sh --smoke
-  [ -f "$SMOKE_DIR/stores/coco/store.json" ] || smoke_tokenize coco
-  $TMT train --config recipes/coco/finetune.yaml "${SMOKE_SET[@]}" \
-    --set out_dir="$SMOKE_DIR/runs/coco" --set "stores=[$SMOKE_DIR/stores/coco]" \
-    --set init_from="$SMOKE_DIR/runs/pretrain/model"
-  smoke_check "$SMOKE_DIR/runs/coco" coco
-  exit 0
-fi
-
-DATA=${DATA:-data}
-CODECS=${CODECS:-work/codecs}
-STORES=${STORES:-work/stores}
-
-$TMT tokenize coco --root "$DATA/coco" --out "$STORES/coco" --codecs "$CODECS"
-$TMT train --config recipes/coco/finetune.yaml "$@"
-$TMT pack work/runs/coco/model --codecs "$CODECS" --out checkpoints/coco
+source recipes/finetune.sh
+finetune coco "$@"
