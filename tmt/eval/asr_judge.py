@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
-import soxr
 import torch
 
 from tmt.errors import TmtError
+from tmt.eval.speech_judge import mono16k
 
 SAMPLE_RATE = 16_000
 """Both judges read 16 kHz mono."""
@@ -38,18 +38,6 @@ def normalize_transcript(text: str) -> str:
     text = re.sub(r"[\(\[].*?[\)\]]", "", text)
     text = re.sub(r"[^\w\s']|_", " ", text)
     return re.sub(r"\s+", " ", text).strip().lower()
-
-
-def _mono16k(wave: np.ndarray, sample_rate: int) -> np.ndarray:
-    samples = np.asarray(wave)
-    if samples.ndim != 1:
-        raise TmtError(f"ASR judge: expected mono audio, got shape {samples.shape}")
-    if samples.dtype == np.int16:
-        samples = samples.astype(np.float32) / 32768.0
-    samples = samples.astype(np.float32)
-    if sample_rate != SAMPLE_RATE:
-        samples = soxr.resample(samples, sample_rate, SAMPLE_RATE)
-    return np.asarray(samples, dtype=np.float32)
 
 
 class Wav2Vec2Judge:
@@ -78,7 +66,7 @@ class Wav2Vec2Judge:
 
     @torch.inference_mode()
     def transcribe(self, wave: np.ndarray, sample_rate: int) -> str:
-        samples = _mono16k(wave, sample_rate)
+        samples = mono16k(wave, sample_rate, who="ASR judge")
         short = int(_MIN_SECONDS * SAMPLE_RATE) - len(samples)
         if short > 0:
             samples = np.concatenate([samples, np.zeros(short, np.float32)])
@@ -102,7 +90,7 @@ class PocketSphinxJudge:
         self._decoder = Decoder(samprate=SAMPLE_RATE, loglevel="FATAL")
 
     def transcribe(self, wave: np.ndarray, sample_rate: int) -> str:
-        samples = _mono16k(wave, sample_rate)
+        samples = mono16k(wave, sample_rate, who="ASR judge")
         pad = np.zeros(SAMPLE_RATE // 4, np.float32)  # voice activity / CMN warm up on silence
         pcm = (np.clip(np.concatenate([pad, samples, pad]), -1, 1) * 32767).astype("<i2").tobytes()
         self._decoder.start_utt()

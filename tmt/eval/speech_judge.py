@@ -22,6 +22,20 @@ _PAD_SECONDS = 0.25
 """Silence added on both sides: the decoder's voice-activity and CMN warm up on it."""
 
 
+
+def mono16k(wave: np.ndarray, sample_rate: int, who: str = "speech judge") -> np.ndarray:
+    """A judge's input: mono float32 at 16 kHz (int16 scaled to [-1, 1]). Unlike
+    ``tmt.speech.audio.prepare_wave`` it accepts silent or very short output: judges score it."""
+    samples = np.asarray(wave)
+    if samples.ndim != 1:
+        raise TmtError(f"{who}: expected mono audio, got shape {samples.shape}")
+    if samples.dtype == np.int16:
+        samples = samples.astype(np.float32) / 32768.0
+    samples = samples.astype(np.float32)
+    if sample_rate != JUDGE_SAMPLE_RATE:
+        samples = soxr.resample(samples, sample_rate, JUDGE_SAMPLE_RATE)
+    return np.asarray(samples, dtype=np.float32)
+
 class SpeechJudge:
     """Transcribe speech with PocketSphinx restricted to a JSGF grammar."""
 
@@ -39,14 +53,7 @@ class SpeechJudge:
 
     def transcribe(self, wave: np.ndarray, sample_rate: int) -> str:
         """Best grammar path for a mono waveform (float in [-1, 1] or int16); "" if none."""
-        samples = np.asarray(wave)
-        if samples.ndim != 1:
-            raise TmtError(f"speech judge: expected mono audio, got shape {samples.shape}")
-        if samples.dtype == np.int16:
-            samples = samples.astype(np.float32) / 32768.0
-        samples = samples.astype(np.float32)
-        if sample_rate != JUDGE_SAMPLE_RATE:
-            samples = soxr.resample(samples, sample_rate, JUDGE_SAMPLE_RATE)
+        samples = mono16k(wave, sample_rate)
         pad = np.zeros(int(_PAD_SECONDS * JUDGE_SAMPLE_RATE), np.float32)
         samples = np.concatenate([pad, samples, pad])
         pcm = (np.clip(samples, -1.0, 1.0) * 32767.0).astype("<i2").tobytes()
