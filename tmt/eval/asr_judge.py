@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from tmt.errors import TmtError
+from tmt.eval.local_models import load_pretrained
 from tmt.eval.speech_judge import mono16k
 
 SAMPLE_RATE = 16_000
@@ -52,16 +53,12 @@ class Wav2Vec2Judge:
 
     @classmethod
     def load(cls, directory: str | Path, *, device: str | torch.device = "cpu") -> Wav2Vec2Judge:
-        directory = Path(directory)
-        if not (directory / "config.json").is_file():
-            raise TmtError(f"no wav2vec2 model at {directory} (expected config.json from save_pretrained)")
         from transformers import Wav2Vec2ForCTC, Wav2Vec2Processor
 
-        try:
-            model = Wav2Vec2ForCTC.from_pretrained(directory, local_files_only=True)
-            processor = Wav2Vec2Processor.from_pretrained(directory, local_files_only=True)
-        except (OSError, ValueError) as error:
-            raise TmtError(f"cannot load the wav2vec2 judge at {directory}: {error}") from None
+        directory = Path(directory)
+        model, processor = load_pretrained(
+            directory, "wav2vec2 model", Wav2Vec2ForCTC, Wav2Vec2Processor
+        )
         return cls(model, processor, device=device, name=f"wav2vec2:{directory}")
 
     @torch.inference_mode()

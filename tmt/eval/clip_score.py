@@ -21,6 +21,7 @@ import torch
 from PIL import Image
 
 from tmt.errors import TmtError
+from tmt.eval.local_models import load_pretrained
 
 ImageLike = Image.Image | str | Path
 
@@ -51,16 +52,10 @@ class ClipScorer:
     def load(cls, directory: str | Path, *, device: str | torch.device = "cpu",
              batch_size: int = 32) -> ClipScorer:
         """Load ``CLIPModel`` + ``CLIPProcessor`` from a local directory (no hub access)."""
-        directory = Path(directory)
-        if not (directory / "config.json").is_file():
-            raise TmtError(f"no CLIP model at {directory} (expected config.json from save_pretrained)")
         from transformers import CLIPModel, CLIPProcessor
 
-        try:
-            model = CLIPModel.from_pretrained(directory, local_files_only=True)
-            processor = CLIPProcessor.from_pretrained(directory, local_files_only=True)
-        except (OSError, ValueError) as error:
-            raise TmtError(f"cannot load the CLIP model at {directory}: {error}") from None
+        directory = Path(directory)
+        model, processor = load_pretrained(directory, "CLIP model", CLIPModel, CLIPProcessor)
         return cls(model, processor, device=device, batch_size=batch_size, name=f"clip:{directory}")
 
     @torch.inference_mode()

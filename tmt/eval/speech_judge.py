@@ -22,7 +22,6 @@ _PAD_SECONDS = 0.25
 """Silence added on both sides: the decoder's voice-activity and CMN warm up on it."""
 
 
-
 def mono16k(wave: np.ndarray, sample_rate: int, who: str = "speech judge") -> np.ndarray:
     """A judge's input: mono float32 at 16 kHz (int16 scaled to [-1, 1]). Unlike
     ``tmt.speech.audio.prepare_wave`` it accepts silent or very short output: judges score it."""
