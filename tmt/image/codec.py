@@ -17,7 +17,13 @@ from tmt.errors import TmtError
 from tmt.image.config import ImageCodecConfig, tiny
 from tmt.image.decoder import PixelDecoder
 from tmt.image.io import ImageSource, image_to_tensor, load_image, tensor_to_image
-from tmt.image.modules import CausalQFormer, PatchEncoder, ScalarQuantizer, VectorQuantizer
+from tmt.image.modules import (
+    CausalQFormer,
+    ConvEncoder,
+    PatchEncoder,
+    ScalarQuantizer,
+    VectorQuantizer,
+)
 from tmt.modality import Modality
 
 CONFIG_FILE = "config.json"
@@ -54,7 +60,9 @@ class ImageCodec(nn.Module):
     ) -> None:
         super().__init__()
         self.config = config or tiny()
-        self.encoder = PatchEncoder(self.config)
+        self.encoder: PatchEncoder | ConvEncoder = (
+            ConvEncoder(self.config) if self.config.encoder == "cnn" else PatchEncoder(self.config)
+        )
         self.qformer = CausalQFormer(self.config)
         self.to_code = nn.Linear(
             self.config.qformer_dim, self.config.code_dim

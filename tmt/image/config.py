@@ -23,6 +23,15 @@ class ImageCodecConfig:
     vit_dim: int = 96
     """Width of the ViT patch encoder."""
 
+    encoder: str = "vit"
+    """``vit``: the ViT patch encoder (optionally hybrid, see ``stem_channels``). ``cnn``: a
+    convolutional trunk with coordinate channels (:class:`tmt.image.modules.ConvEncoder`) whose
+    ``image_size / 2 ** len(cnn_channels)`` square feature map becomes the Q-Former's memory;
+    ``patch_size`` and the ``vit_*`` layer settings are then unused, ``vit_dim`` is its width."""
+
+    cnn_channels: tuple[int, ...] = (32, 64, 96)
+    """Widths of the ``cnn`` encoder's stages; each stage is a 3×3 conv and a stride-2 3×3 conv."""
+
     stem_channels: tuple[int, ...] = ()
     """Convolutional stem before the patch projection (a hybrid ViT): per entry a 3×3 conv and a
     stride-2 3×3 conv of that width, each with BatchNorm and GELU, so the patch projection then covers ``patch_size / 2 ** len(stem_channels)`` of
@@ -102,6 +111,16 @@ class ImageCodecConfig:
         self.decoder_channels = tuple(int(c) for c in self.decoder_channels)
         self.stem_channels = tuple(int(c) for c in self.stem_channels)
         self.fsq_levels = tuple(int(c) for c in self.fsq_levels)
+        self.cnn_channels = tuple(int(c) for c in self.cnn_channels)
+        if self.encoder not in ("vit", "cnn"):
+            raise TmtError(f"encoder must be 'vit' or 'cnn', got {self.encoder!r}")
+        if self.encoder == "cnn" and (
+            not self.cnn_channels or self.image_size % 2 ** len(self.cnn_channels)
+        ):
+            raise TmtError(
+                f"cnn_channels {self.cnn_channels} must be non-empty and halve image_size "
+                f"{self.image_size} evenly at every stage"
+            )
         if self.patch_size % 2 ** len(self.stem_channels):
             raise TmtError(
                 f"patch_size {self.patch_size} is not divisible by the stem's downsampling "
@@ -140,6 +159,9 @@ class ImageCodecConfig:
 
     @property
     def num_patches(self) -> int:
+        """Length of the Q-Former's memory: ViT patches, or cells of the CNN's feature map."""
+        if self.encoder == "cnn":
+            return (self.image_size // 2 ** len(self.cnn_channels)) ** 2
         return (self.image_size // self.patch_size) ** 2
 
     @property
@@ -156,6 +178,7 @@ class ImageCodecConfig:
         data["decoder_channels"] = list(self.decoder_channels)
         data["stem_channels"] = list(self.stem_channels)
         data["fsq_levels"] = list(self.fsq_levels)
+        data["cnn_channels"] = list(self.cnn_channels)
         return data
 
     @classmethod

@@ -30,7 +30,7 @@ from tmt.image.codec import ImageCodec
 from tmt.image.config import PRESETS, ImageCodecConfig
 from tmt.image.dataset import load_images_uint8, read_manifest, to_unit_range
 from tmt.image.metrics import codebook_usage, psnr
-from tmt.image.modules import Block
+from tmt.image.modules import Block, ConvEncoder
 
 
 @dataclass(kw_only=True)
@@ -49,6 +49,11 @@ class TrainOptions:
     by word from the codes (:class:`CaptionDecoder`, BLIP-2's image-grounded text generation)."""
     fg_weight: float = 4.0
     """Extra loss weight on foreground (non-background) pixels, see :func:`foreground_weights`."""
+    freeze_encoder: bool = False
+    """Keep the encoder (e.g. the caption-pretrained CNN of :mod:`tmt.image.semantic`) fixed, as
+    SEED keeps its pretrained ViT fixed: only the Q-Former, the codebook and the decoder learn."""
+    perceptual_weight: float = 0.0
+    """Weight of :func:`perceptual_loss` (needs the ``cnn`` encoder; 0 = off)."""
     seed: int = 0
     restart_every: int = 100
     checkpoint_every: int = 250
@@ -85,6 +90,24 @@ def reconstruction_loss(
     w = foreground_weights(target, fg_weight) if fg_weight > 0 else torch.ones_like(target[:, :1])
     diff = reconstruction - target
     return ((diff.abs() + diff.pow(2)) * w).mean() / w.mean()
+
+
+def perceptual_loss(
+    codec: ImageCodec, reconstruction: torch.Tensor, target: torch.Tensor
+) -> torch.Tensor:
+    """Mean squared difference of the (frozen, caption-trained) CNN encoder's feature maps of the
+    reconstruction and of the original, relative to the original's feature energy.
+
+    A perceptual loss with our own caption-trained network in LPIPS's place: pixel losses hardly
+    tell a small star from a small hexagon (a few pixels of outline), the caption-trained features
+    do, so the decoder must draw the outline and the codes must carry it."""
+    encoder = codec.encoder
+    if not isinstance(encoder, ConvEncoder):
+        raise TmtError("the perceptual loss needs the 'cnn' encoder")
+    with torch.no_grad():
+        reference = encoder.feature_map(target)
+    features = encoder.feature_map(reconstruction)
+    return F.mse_loss(features, reference) / reference.pow(2).mean().clamp_min(1e-6)
 
 
 def caption_targets(captions: list[str]) -> tuple[list[str], torch.Tensor]:
@@ -166,7 +189,9 @@ class Trainer:
                 else CaptionHead(cfg.num_queries, cfg.code_dim, caption_vocab_size)
             )
             self.caption_head.to(codec.device)
-        params = list(codec.named_parameters())
+        if opts.freeze_encoder:
+            codec.encoder.requires_grad_(False)
+        params = [(n, p) for n, p in codec.named_parameters() if p.requires_grad]
         if self.caption_head is not None:
             params += [(f"caption_head.{n}", p) for n, p in self.caption_head.named_parameters()]
         decay = [p for n, p in params if p.dim() >= 2 and "codebook" not in n]
@@ -192,11 +217,17 @@ class Trainer:
         """batch: (B, 3, H, W) in [-1, 1] on the codec's device; words: the captions as (B, V)
         bag-of-words targets or (B, T) id sequences (see :func:`caption_sequences`)."""
         self.codec.train()
+        if self.opts.freeze_encoder:
+            self.codec.encoder.eval()  # BatchNorm statistics stay those of the pretrained encoder
         for group in self.optimizer.param_groups:
             group["lr"] = lr_at(self.step, self.opts)
         out = self.codec(batch)
         rec = reconstruction_loss(out.reconstruction, batch, self.opts.fg_weight)
         loss = rec + out.vq_loss
+        perceptual = torch.zeros(())
+        if self.opts.perceptual_weight > 0:
+            perceptual = perceptual_loss(self.codec, out.reconstruction, batch)
+            loss = loss + self.opts.perceptual_weight * perceptual
         align = torch.zeros(())
         if self.caption_head is not None and words is not None:
             if isinstance(self.caption_head, CaptionDecoder):
@@ -226,6 +257,7 @@ class Trainer:
             "rec": rec.item(),
             "vq": out.vq_loss.item(),
             "align": align.item(),
+            "perceptual": perceptual.item(),
             "psnr": quality,
             "restarted": restarted,
         }
@@ -303,6 +335,8 @@ def train(args: argparse.Namespace) -> ImageCodec:
         fg_weight=args.fg_weight,
         caption_weight=args.caption_weight,
         caption_loss=args.caption_loss,
+        freeze_encoder=args.freeze_encoder,
+        perceptual_weight=args.perceptual_weight,
     )
     work, out = Path(args.work), Path(args.out)
     work.mkdir(parents=True, exist_ok=True)
@@ -348,7 +382,10 @@ def train(args: argparse.Namespace) -> ImageCodec:
         batch_words = None if words is None else words[index].to(args.device)
         stats = trainer.train_step(to_unit_range(train_images[index]).to(args.device), batch_words)
         bar.update(1)
-        bar.set_postfix(loss=f"{stats['loss']:.4f}", psnr=f"{stats['psnr']:.2f}", refresh=False)
+        bar.set_postfix(
+            loss=f"{stats['loss']:.4f}", psnr=f"{stats['psnr']:.2f}",
+            perc=f"{stats['perceptual']:.3f}", align=f"{stats['align']:.3f}", refresh=False,
+        )
         if trainer.step % opts.eval_every == 0 or trainer.step == opts.steps:
             figures = evaluate(codec, valid_images)
             bar.write(
@@ -411,6 +448,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--init", default=None, help="start from this saved codec's weights")
     parser.add_argument("--fg-weight", type=float, default=TrainOptions.fg_weight)
+    parser.add_argument(
+        "--freeze-encoder", action="store_true",
+        help="keep the --init codec's encoder fixed (SEED's frozen pretrained encoder)",
+    )
+    parser.add_argument(
+        "--perceptual-weight", type=float, default=TrainOptions.perceptual_weight,
+        help="weight of the feature loss through the frozen caption-trained CNN encoder",
+    )
     parser.add_argument("--checkpoint-every", type=int, default=TrainOptions.checkpoint_every)
     parser.add_argument("--eval-every", type=int, default=TrainOptions.eval_every)
     parser.add_argument(

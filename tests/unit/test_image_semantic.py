@@ -1,0 +1,124 @@
+"""The CNN encoder, its caption pre-training (stage 1) and the frozen-encoder, perceptual stage 2."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from tmt.errors import TmtError
+from tmt.image.codec import ImageCodec
+from tmt.image.config import ImageCodecConfig
+from tmt.image.semantic import main as semantic_main
+from tmt.image.train import main as train_main
+from tmt.image.train import perceptual_loss
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():  # type: ignore[no-untyped-def]
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+SMALL = {
+    "encoder": "cnn", "cnn_channels": [8, 16], "vit_dim": 16, "qformer_dim": 16,
+    "qformer_layers": 1, "qformer_heads": 2, "code_dim": 8, "codebook_size": 24,
+    "bridge_dim": 16, "bridge_heads": 2, "latent_channels": 8, "decoder_channels": [8, 16],
+    "decoder_norm_groups": 4,
+}
+
+
+def captioned_corpus(root: Path, n: int = 12) -> Path:
+    """Red or blue squares on a light background, captioned with their colour."""
+    rng = np.random.default_rng(0)
+    (root / "images").mkdir(parents=True)
+    lines = []
+    for i in range(n):
+        array = np.full((64, 64, 3), 240, dtype=np.uint8)
+        x, y = rng.integers(0, 40, 2)
+        colour = ("red", (220, 30, 30)) if i % 2 else ("blue", (30, 30, 220))
+        array[y : y + 20, x : x + 20] = colour[1]
+        Image.fromarray(array).save(root / "images" / f"{i}.png")
+        split = "train" if i < 8 else "valid"
+        lines.append(json.dumps({
+            "id": str(i), "split": split, "image": f"images/{i}.png",
+            "caption": f"a {colour[0]} square",
+        }))
+    (root / "manifest.jsonl").write_text("\n".join(lines) + "\n")
+    return root
+
+
+def test_cnn_codec_encodes_and_round_trips(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    codec = ImageCodec(ImageCodecConfig.from_dict({**SMALL, "image_size": 16})).eval()
+    assert codec.config.num_patches == 4 * 4
+    images = [Image.new("RGB", (16, 16), c) for c in ((200, 0, 0), (0, 0, 200))]
+    ids = codec.encode_batch(images)
+    assert ids.shape == (2, 32) and int(ids.max()) < 24
+    codec.save(tmp_path / "c", dtype=torch.float32)
+    loaded = ImageCodec.load(tmp_path / "c")
+    assert loaded.config.encoder == "cnn" and loaded.config.cnn_channels == (8, 16)
+    assert torch.equal(loaded.encode_batch(images), ids)
+
+
+def test_cnn_config_is_checked() -> None:
+    with pytest.raises(TmtError, match="encoder must be"):
+        ImageCodecConfig(encoder="resnet")
+    with pytest.raises(TmtError, match="cnn_channels"):
+        ImageCodecConfig(encoder="cnn", image_size=12, patch_size=4, cnn_channels=(8, 8, 8))
+
+
+def test_perceptual_loss_compares_features() -> None:
+    torch.manual_seed(0)
+    codec = ImageCodec(ImageCodecConfig.from_dict({**SMALL, "image_size": 16})).eval()
+    image = torch.rand(2, 3, 16, 16) * 2 - 1
+    assert perceptual_loss(codec, image, image).item() < 1e-9
+    assert perceptual_loss(codec, -image, image).item() > 1e-3
+    vit = ImageCodec(ImageCodecConfig(image_size=16, vit_dim=16, vit_heads=2, qformer_dim=16,
+                                      qformer_heads=2, bridge_dim=16, bridge_heads=2,
+                                      decoder_channels=(16, 32)))
+    with pytest.raises(TmtError, match="cnn"):
+        perceptual_loss(vit, image, image)
+
+
+def test_stage1_then_frozen_stage2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    corpus = captioned_corpus(tmp_path / "corpus")
+    stage1 = [
+        "--corpus", str(corpus), "--out", str(tmp_path / "encoder"), "--work", str(tmp_path / "w1"),
+        "--override", json.dumps(SMALL), "--batch-size", "4", "--eval-every", "1",
+    ]
+    assert semantic_main([*stage1, "--steps", "1"]) == 0
+    assert semantic_main([*stage1, "--steps", "2"]) == 0
+    output = capsys.readouterr().out
+    assert "resumed from" in output and "word_f1=" in output
+    encoder = ImageCodec.load(tmp_path / "encoder")
+    assert encoder.config.encoder == "cnn"
+    assert encoder.config.extra["stage1"]["steps"] == 2
+
+    stage2 = [
+        "--corpus", str(corpus), "--out", str(tmp_path / "codec"), "--work", str(tmp_path / "w2"),
+        "--init", str(tmp_path / "encoder"), "--freeze-encoder", "--perceptual-weight", "1",
+        "--steps", "2", "--batch-size", "4", "--threads", "1", "--eval-every", "100",
+    ]
+    assert train_main(stage2) == 0
+    codec = ImageCodec.load(tmp_path / "codec")
+    for name, tensor in encoder.encoder.state_dict().items():
+        if tensor.is_floating_point():  # fp16 on disk: equal to fp16 precision
+            assert torch.allclose(codec.encoder.state_dict()[name], tensor, atol=1e-2), name
+    assert codec.config.extra["train_options"]["freeze_encoder"] is True
+    assert codec.encode(corpus / "images" / "0.png").shape == (32,)
+
+
+def test_stage1_refuses_a_vit(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    corpus = captioned_corpus(tmp_path / "corpus")
+    code = semantic_main([
+        "--corpus", str(corpus), "--out", str(tmp_path / "o"), "--work", str(tmp_path / "w"),
+        "--override", '{"encoder": "vit"}', "--steps", "1",
+    ])
+    assert code == 2 and "cnn" in capsys.readouterr().err
