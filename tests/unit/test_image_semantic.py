@@ -108,9 +108,9 @@ def test_stage1_then_frozen_stage2(tmp_path: Path, capsys: pytest.CaptureFixture
     ]
     assert train_main(stage2) == 0
     codec = ImageCodec.load(tmp_path / "codec")
-    for name, tensor in encoder.encoder.state_dict().items():
+    for name, tensor in encoder.encoder.trunk.state_dict().items():
         if tensor.is_floating_point():  # fp16 on disk: equal to fp16 precision
-            assert torch.allclose(codec.encoder.state_dict()[name], tensor, atol=1e-2), name
+            assert torch.allclose(codec.encoder.trunk.state_dict()[name], tensor, atol=1e-2), name
     assert codec.config.extra["train_options"]["freeze_encoder"] is True
     assert codec.encode(corpus / "images" / "0.png").shape == (32,)
 

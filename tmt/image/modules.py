@@ -141,7 +141,12 @@ class ConvEncoder(nn.Module):
         self.trunk = nn.Sequential(*layers)
         self.channels = channels
         self.proj = nn.Linear(channels, cfg.vit_dim)
-        side = cfg.image_size // 2 ** len(cfg.cnn_channels)
+        # The raw pixels of each cell, projected beside the trunk's features: the trunk is
+        # trained on caption words and then frozen, so exact colours and outlines that no caption
+        # names reach the Q-Former this way.
+        scale = 2 ** len(cfg.cnn_channels)
+        self.pixels = nn.Conv2d(3, cfg.vit_dim, kernel_size=scale, stride=scale)
+        side = cfg.image_size // scale
         self.pos = nn.Parameter(sincos_2d(side, cfg.vit_dim))  # (1, side², vit_dim)
         self.norm = nn.LayerNorm(cfg.vit_dim)
 
@@ -154,7 +159,8 @@ class ConvEncoder(nn.Module):
 
     def forward(self, pixels: torch.Tensor) -> torch.Tensor:
         cells = self.feature_map(pixels).flatten(2).transpose(1, 2)  # (B, side², C)
-        return self.norm(self.proj(cells) + self.pos)
+        raw = self.pixels(pixels).flatten(2).transpose(1, 2)  # (B, side², vit_dim)
+        return self.norm(self.proj(cells) + raw + self.pos)
 
 
 class CausalQFormer(nn.Module):

@@ -50,8 +50,8 @@ class TrainOptions:
     fg_weight: float = 4.0
     """Extra loss weight on foreground (non-background) pixels, see :func:`foreground_weights`."""
     freeze_encoder: bool = False
-    """Keep the encoder (e.g. the caption-pretrained CNN of :mod:`tmt.image.semantic`) fixed, as
-    SEED keeps its pretrained ViT fixed: only the Q-Former, the codebook and the decoder learn."""
+    """Keep the encoder (the caption-pretrained CNN trunk of :mod:`tmt.image.semantic`) fixed, as
+    SEED keeps its pretrained ViT fixed: the Q-Former, the codebook and the decoder learn."""
     perceptual_weight: float = 0.0
     """Weight of :func:`perceptual_loss` (needs the ``cnn`` encoder; 0 = off)."""
     seed: int = 0
@@ -190,7 +190,7 @@ class Trainer:
             )
             self.caption_head.to(codec.device)
         if opts.freeze_encoder:
-            codec.encoder.requires_grad_(False)
+            self.frozen().requires_grad_(False)
         params = [(n, p) for n, p in codec.named_parameters() if p.requires_grad]
         if self.caption_head is not None:
             params += [(f"caption_head.{n}", p) for n, p in self.caption_head.named_parameters()]
@@ -211,6 +211,12 @@ class Trainer:
         self.pool: list[torch.Tensor] = []  # recent encoder outputs, candidates for restarts
         self.generator = torch.Generator().manual_seed(opts.seed + 1)
 
+    def frozen(self) -> nn.Module:
+        """What ``freeze_encoder`` keeps fixed: the CNN encoder's caption-trained trunk (its
+        projection and raw-pixel path still learn), or the whole ViT encoder."""
+        encoder = self.codec.encoder
+        return encoder.trunk if isinstance(encoder, ConvEncoder) else encoder
+
     def train_step(
         self, batch: torch.Tensor, words: torch.Tensor | None = None
     ) -> dict[str, float]:
@@ -218,7 +224,7 @@ class Trainer:
         bag-of-words targets or (B, T) id sequences (see :func:`caption_sequences`)."""
         self.codec.train()
         if self.opts.freeze_encoder:
-            self.codec.encoder.eval()  # BatchNorm statistics stay those of the pretrained encoder
+            self.frozen().eval()  # BatchNorm statistics stay those of the pretrained encoder
         for group in self.optimizer.param_groups:
             group["lr"] = lr_at(self.step, self.opts)
         out = self.codec(batch)
