@@ -122,3 +122,40 @@ def test_stage1_refuses_a_vit(tmp_path: Path, capsys: pytest.CaptureFixture[str]
         "--override", '{"encoder": "vit"}', "--steps", "1",
     ])
     assert code == 2 and "cnn" in capsys.readouterr().err
+
+
+LOCAL = {
+    **SMALL, "cnn_channels": [4, 4, 8], "local_queries": True, "decoder_channels": [8, 16],
+    "pixel_shuffle": 4,
+}
+
+
+def test_local_queries_read_and_write_their_own_region() -> None:
+    torch.manual_seed(0)
+    codec = ImageCodec(ImageCodecConfig.from_dict(LOCAL)).eval()
+    assert codec.qformer.regions is not None
+    assert codec.qformer.regions.sum(dim=1).tolist() == [2] * 32  # 64 cells, 2 per query
+    image = torch.rand(1, 3, 64, 64) * 2 - 1
+    changed = image.clone()
+    changed[:, :, 48:, 48:] = -image[:, :, 48:, 48:]  # the bottom-right corner only
+    with torch.no_grad():
+        before, after = (codec.to_code(codec.qformer(codec.encoder(x))) for x in (image, changed))
+    # query 0 reads the top-left cells, far outside the corner's reach; causal self-attention
+    # means only later queries can also see what the changed ones read
+    assert torch.allclose(before[:, 0], after[:, 0], atol=1e-6)
+    assert not torch.allclose(before[:, -1], after[:, -1], atol=1e-3)
+    # the decoder puts code 31 back on the last two cells of its latent grid (the VAE decoder's
+    # attention and group norms then act on the whole picture, as in any VQ-VAE decoder)
+    codes = codec.quantizer.lookup(torch.zeros(1, 32, dtype=torch.long))
+    moved = codes.clone()
+    moved[0, 31] = codec.quantizer.lookup(torch.tensor([[5]]))[0, 0]
+    with torch.no_grad():
+        diff = (codec.decoder.bridge(codes) - codec.decoder.bridge(moved)).abs().sum(dim=1)[0]
+    assert diff[7, 6:].min() > 0 and diff.flatten()[:62].max() == 0
+
+
+def test_local_queries_need_a_matching_grid() -> None:
+    with pytest.raises(TmtError, match="local_queries"):
+        ImageCodecConfig.from_dict({**LOCAL, "num_queries": 24})
+    with pytest.raises(TmtError, match="local_queries"):
+        ImageCodecConfig.from_dict({**LOCAL, "pixel_shuffle": 2})

@@ -58,6 +58,13 @@ class ImageCodecConfig:
     code_dim: int = 32
     """Dimension of the low-dimensional projection the codebook lives in (SEED: 32)."""
 
+    local_queries: bool = False
+    """Each query cross-attends only to its own run of ``num_patches / num_queries`` memory cells
+    (raster order), and the decoder puts its code back there (:class:`tmt.image.decoder.LocalBridge`):
+    32 codes that each describe one region of the picture, like a VQ-VAE's grid, in the causal
+    Q-Former's left-to-right order. Global queries (False, SEED) must learn where to look and the
+    decoder where to draw; on tmt-shapes that took thousands of steps (recipes/shapes/README.md)."""
+
     codebook_size: int = 512
     """Number of discrete codes = the image vocabulary size."""
 
@@ -153,6 +160,15 @@ class ImageCodecConfig:
         if any(c % self.decoder_norm_groups for c in self.decoder_channels):
             raise TmtError(
                 f"decoder_norm_groups {self.decoder_norm_groups} must divide {self.decoder_channels}"
+            )
+        if self.local_queries and (
+            self.num_patches % self.num_queries
+            or self.latent_size**2 != self.num_patches
+        ):
+            raise TmtError(
+                f"local_queries needs num_patches ({self.num_patches}) divisible by num_queries "
+                f"({self.num_queries}) and a decoder latent of the same grid "
+                f"({self.latent_size}x{self.latent_size})"
             )
         if self.codebook_size < 2 or self.num_queries < 1:
             raise TmtError("codebook_size must be >= 2 and num_queries >= 1")

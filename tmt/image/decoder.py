@@ -39,12 +39,31 @@ class CodeBridge(nn.Module):
         return latent.transpose(1, 2).reshape(b, -1, self.side, self.side)  # (B, C, h, w)
 
 
+class LocalBridge(nn.Module):
+    """For ``local_queries``: each code embedding becomes the latent of the cells its query read,
+    (B, Q, code_dim) → (B, Q·k, C) in raster order → (B, C, side, side)."""
+
+    def __init__(self, cfg: ImageCodecConfig) -> None:
+        super().__init__()
+        self.side = cfg.latent_size
+        self.cells = cfg.num_patches // cfg.num_queries
+        self.channels = cfg.latent_channels
+        self.out = nn.Linear(cfg.code_dim, self.cells * cfg.latent_channels)
+
+    def forward(self, codes: torch.Tensor) -> torch.Tensor:
+        b = codes.shape[0]
+        latent = self.out(codes).reshape(b, -1, self.channels)  # (B, side², C)
+        return latent.transpose(1, 2).reshape(b, self.channels, self.side, self.side)
+
+
 class PixelDecoder(nn.Module):
     """Code embeddings (B, Q, code_dim) → pixels (B, 3, H, W), roughly in [-1, 1]."""
 
     def __init__(self, cfg: ImageCodecConfig) -> None:
         super().__init__()
-        self.bridge = CodeBridge(cfg)
+        self.bridge: CodeBridge | LocalBridge = (
+            LocalBridge(cfg) if cfg.local_queries else CodeBridge(cfg)
+        )
         self.vae_decoder = VAEDecoder(
             in_channels=cfg.latent_channels,
             out_channels=3 * cfg.pixel_shuffle**2,

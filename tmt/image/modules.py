@@ -20,13 +20,18 @@ class Attention(nn.Module):
         self.out = nn.Linear(dim, dim)
 
     def forward(
-        self, x: torch.Tensor, memory: torch.Tensor | None = None, causal: bool = False
+        self,
+        x: torch.Tensor,
+        memory: torch.Tensor | None = None,
+        causal: bool = False,
+        mask: torch.Tensor | None = None,
     ) -> torch.Tensor:
+        """``mask``: (T, S) bool, True where a position may attend (cross-attention only)."""
         memory = x if memory is None else memory
         b, t, d = x.shape
         q = self.q(x).view(b, t, self.heads, -1).transpose(1, 2)  # (B, h, T, d/h)
         k, v = self.kv(memory).view(b, memory.shape[1], 2, self.heads, -1).permute(2, 0, 3, 1, 4)
-        y = F.scaled_dot_product_attention(q, k, v, is_causal=causal)  # (B, h, T, d/h)
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=causal)  # (B, h, T, d/h)
         return self.out(y.transpose(1, 2).reshape(b, t, d))
 
 
@@ -67,10 +72,15 @@ class Block(nn.Module):
         self.norm2 = nn.LayerNorm(dim)
         self.mlp = mlp(dim, ratio)
 
-    def forward(self, x: torch.Tensor, memory: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self,
+        x: torch.Tensor,
+        memory: torch.Tensor | None = None,
+        memory_mask: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         x = x + self.attn(self.norm1(x), causal=self.causal)
         if self.cross is not None:
-            x = x + self.cross(self.norm_x(x), memory)
+            x = x + self.cross(self.norm_x(x), memory, mask=memory_mask)
         return x + self.mlp(self.norm2(x))
 
 
@@ -181,11 +191,19 @@ class CausalQFormer(nn.Module):
             for _ in range(cfg.qformer_layers)
         )
         self.norm = nn.LayerNorm(cfg.qformer_dim)
+        self.regions: torch.Tensor | None
+        self.register_buffer("regions", None, persistent=False)
+        if cfg.local_queries:
+            # query q reads only memory cells [q*k, (q+1)*k) in raster order (k = cells per query)
+            k = cfg.num_patches // cfg.num_queries
+            cells = torch.arange(cfg.num_patches)
+            regions = (cells // k).unsqueeze(0) == torch.arange(cfg.num_queries).unsqueeze(1)
+            self.regions = regions  # (Q, N) bool, a buffer: moves with the module
 
     def forward(self, patches: torch.Tensor) -> torch.Tensor:
         x = self.queries.expand(patches.shape[0], -1, -1)  # (B, Q, qformer_dim)
         for block in self.blocks:
-            x = block(x, patches)
+            x = block(x, patches, self.regions)
         return self.norm(x)
 
 
