@@ -24,12 +24,14 @@ export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
     --out work/speech/vocoder --codec-out tokenizers/speech --minutes 45
 }
 [ -f tokenizers/image/config.json ] || {
-  # stage 1: reconstruction; stage 2: + caption bag-of-words alignment (recipes/shapes/README.md)
-  $PY -m tmt.image.train --corpus "$CORPUS" --out work/image-codec-base \
-    --work work/image-codec-train --steps 6000 --batch-size 32 --threads 1 --seed 0
-  $PY -m tmt.image.train --corpus "$CORPUS" --init work/image-codec-base --out tokenizers/image \
-    --work work/image-codec-ft --steps 2500 --batch-size 32 --lr 5e-4 --caption-weight 1.0 \
-    --threads 1 --seed 0
+  # SEED's order (recipes/shapes/README.md, "Third round"): stage 1 teaches the CNN encoder's
+  # trunk the caption words; stage 2 freezes it and trains the local Q-Former queries, the
+  # codebook and the pixel decoder (pixels + a perceptual loss through the frozen trunk)
+  $PY -m tmt.image.semantic --corpus "$CORPUS" --out work/image-encoder \
+    --work work/image-encoder-train --override '{"local_queries": true}' --steps 800 --seed 0
+  $PY -m tmt.image.train --corpus "$CORPUS" --init work/image-encoder --freeze-encoder \
+    --perceptual-weight 0.3 --out tokenizers/image --work work/image-codec-train \
+    --steps 2500 --batch-size 32 --lr 1e-3 --threads 1 --seed 0
 }
 [ -f tokenizers/text/config.json ] || $TMT text train --corpus "$CORPUS" --out tokenizers/text
 

@@ -112,6 +112,7 @@ def test_stage1_then_frozen_stage2(tmp_path: Path, capsys: pytest.CaptureFixture
         if tensor.is_floating_point():  # fp16 on disk: equal to fp16 precision
             assert torch.allclose(codec.encoder.trunk.state_dict()[name], tensor, atol=1e-2), name
     assert codec.config.extra["train_options"]["freeze_encoder"] is True
+    assert codec.config.extra["stage1"]["steps"] == 2  # stage 1's facts are kept
     assert codec.encode(corpus / "images" / "0.png").shape == (32,)
 
 

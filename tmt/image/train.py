@@ -406,7 +406,9 @@ def train(args: argparse.Namespace) -> ImageCodec:
     bar.close()
     seconds = time.time() - start
     figures = evaluate(codec, valid_images)
+    earlier = {k: v for k, v in codec.config.extra.items() if k == "stage1"}  # from --init
     codec.config.extra = {
+        **earlier,
         "recipe": "python -m tmt.image.train",
         "init": args.init,
         "train_options": dataclasses.asdict(opts),
