@@ -36,6 +36,22 @@ def reconstruct(
     return torch.cat(ids), torch.cat(recs)
 
 
+def shape_by_size(preds: list, refs: list) -> str:
+    """Shape accuracy on reconstructions, per reference object size (slot by slot, canonical)."""
+    from tmt.data.shapes_world import canonical_record
+
+    hits: dict[str, list[int]] = {}
+    for pred, ref in zip(preds, refs, strict=True):
+        ref = canonical_record(ref)
+        pred_objs = canonical_record(pred)["objects"] if pred is not None else []
+        for i, obj in enumerate(ref["objects"]):
+            right = i < len(pred_objs) and pred_objs[i]["shape"] == obj["shape"]
+            hits.setdefault(obj["size"], []).append(int(right))
+    return "judge shape by size (reconstructions): " + ", ".join(
+        f"{size} {100 * sum(v) / len(v):.2f}% of {len(v)}" for size, v in sorted(hits.items())
+    )
+
+
 def save_grid(
     originals: list[Image.Image], reconstructions: list[Image.Image], path: Path, n: int = 16
 ) -> None:
@@ -96,13 +112,16 @@ def main() -> None:
 
         judge = ImageJudge.load(args.judge)
         refs = [r["attributes"] for r in records]
+        rec_preds = judge.predict(reconstructions)
         on_orig = attribute_accuracy(judge.predict(originals), refs)
-        on_rec = attribute_accuracy(judge.predict(reconstructions), refs)
+        on_rec = attribute_accuracy(rec_preds, refs)
         for key in on_orig:
             ratio = on_rec[key] / on_orig[key] if on_orig[key] else float("nan")
             print(
                 f"judge {key:9s}: originals {100 * on_orig[key]:6.2f}%  reconstructions {100 * on_rec[key]:6.2f}%  ratio {100 * ratio:6.2f}%"
             )
+
+        print(shape_by_size(rec_preds, refs))
 
     n = min(args.speed_images, len(originals))
     sample = originals[:n]

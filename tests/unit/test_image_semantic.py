@@ -11,11 +11,11 @@ import torch
 from PIL import Image
 
 from tmt.errors import TmtError
+from tmt.image.alignment import perceptual_loss
 from tmt.image.codec import ImageCodec
 from tmt.image.config import ImageCodecConfig
 from tmt.image.semantic import main as semantic_main
 from tmt.image.train import main as train_main
-from tmt.image.train import perceptual_loss
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -27,7 +27,7 @@ def one_thread():  # type: ignore[no-untyped-def]
 
 
 SMALL = {
-    "encoder": "cnn", "cnn_channels": [8, 16], "vit_dim": 16, "qformer_dim": 16,
+    "encoder": "cnn", "local_queries": False, "cnn_channels": [8, 16], "vit_dim": 16, "qformer_dim": 16,
     "qformer_layers": 1, "qformer_heads": 2, "code_dim": 8, "codebook_size": 24,
     "bridge_dim": 16, "bridge_heads": 2, "latent_channels": 8, "decoder_channels": [8, 16],
     "decoder_norm_groups": 4,

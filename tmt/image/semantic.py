@@ -25,11 +25,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from tmt.errors import TmtError
+from tmt.image.alignment import caption_targets
 from tmt.image.codec import ImageCodec
 from tmt.image.config import PRESETS, ImageCodecConfig
 from tmt.image.dataset import read_manifest, to_unit_range
 from tmt.image.modules import ConvEncoder
-from tmt.image.train import TrainOptions, _cached_images, caption_targets, lr_at
+from tmt.image.train import TrainOptions, _cached_images, lr_at
 
 
 class PooledWordHead(nn.Module):
@@ -69,7 +70,8 @@ def pretrain(args: argparse.Namespace) -> ImageCodec:
     if args.threads:
         torch.set_num_threads(args.threads)
     cfg = PRESETS[args.preset]()
-    cfg = ImageCodecConfig.from_dict({**cfg.to_dict(), "encoder": "cnn", **json.loads(args.override or "{}")})
+    override = json.loads(args.override or "{}")
+    cfg = ImageCodecConfig.from_dict({**cfg.to_dict(), "encoder": "cnn", **override})
     if cfg.encoder != "cnn":
         raise TmtError("stage 1 trains the 'cnn' encoder; drop encoder from --override")
     corpus, work = Path(args.corpus), Path(args.work)
@@ -104,13 +106,17 @@ def pretrain(args: argparse.Namespace) -> ImageCodec:
     from tqdm import tqdm
 
     per_epoch = len(images) // args.batch_size
-    bar = tqdm(total=args.steps, initial=step, desc="image encoder (captions)", unit="step", mininterval=10)
+    bar = tqdm(
+        total=args.steps, initial=step, desc="image encoder (captions)", unit="step", mininterval=10
+    )
     start = time.time()
     while step < args.steps:
         encoder.train()
         head.train()
         epoch, offset = divmod(step, per_epoch)
-        order = torch.randperm(len(images), generator=torch.Generator().manual_seed(args.seed * 100003 + epoch))
+        # the order depends only on (seed, epoch), so a resumed run sees the same batches
+        seed = args.seed * 100003 + epoch
+        order = torch.randperm(len(images), generator=torch.Generator().manual_seed(seed))
         batch = order[offset * args.batch_size : (offset + 1) * args.batch_size]
         for group in optimizer.param_groups:
             group["lr"] = lr_at(step, opts)
