@@ -21,6 +21,7 @@ from torch import nn
 
 from tmt.data.shapes_world import CANONICAL_RELATIONS, COLOURS, POSITIONS, SHAPES, SIZES, Record
 from tmt.errors import TmtError
+from tmt.image.modules import with_coordinates
 
 
 @dataclass(kw_only=True)
@@ -124,10 +125,7 @@ class ImageJudgeNet(nn.Module):
     ) -> dict[str, torch.Tensor]:
         """images: (B, 3, H, W) in [0, 1]; layout: (B,) ids (:func:`layout_index`) or None
         to use the predicted one → logits per head, each (B, classes)."""
-        b, _, h, w = images.shape
-        ys = torch.linspace(-1, 1, h, device=images.device).view(1, 1, h, 1).expand(b, 1, h, w)
-        xs = torch.linspace(-1, 1, w, device=images.device).view(1, 1, 1, w).expand(b, 1, h, w)
-        feats = self.features(torch.cat([images * 2 - 1, xs, ys], dim=1))  # (B, C, s, s)
+        feats = self.features(with_coordinates(images * 2 - 1))  # (B, C, s, s)
         g = self.layout(feats)  # (B, hidden)
         out = {k: head(g) for k, head in self.layout_heads.items()}
         if layout is None:

@@ -123,6 +123,15 @@ class PatchEncoder(nn.Module):
         return self.norm(x)
 
 
+def with_coordinates(pixels: torch.Tensor) -> torch.Tensor:
+    """(B, C, H, W) → (B, C + 2, H, W): x then y, each from -1 to 1 across the picture
+    (CoordConv), so that convolutions know where they are."""
+    b, _, h, w = pixels.shape
+    ys = torch.linspace(-1, 1, h, device=pixels.device).view(1, 1, h, 1).expand(b, 1, h, w)
+    xs = torch.linspace(-1, 1, w, device=pixels.device).view(1, 1, 1, w).expand(b, 1, h, w)
+    return torch.cat([pixels, xs, ys], dim=1)
+
+
 class ConvEncoder(nn.Module):
     """Convolutional trunk → its feature map as a sequence (B, side², vit_dim) for the Q-Former.
 
@@ -162,10 +171,7 @@ class ConvEncoder(nn.Module):
 
     def feature_map(self, pixels: torch.Tensor) -> torch.Tensor:
         """pixels (B, 3, H, W) in [-1, 1] → (B, C, side, side) trunk features."""
-        b, _, h, w = pixels.shape
-        ys = torch.linspace(-1, 1, h, device=pixels.device).view(1, 1, h, 1).expand(b, 1, h, w)
-        xs = torch.linspace(-1, 1, w, device=pixels.device).view(1, 1, 1, w).expand(b, 1, h, w)
-        return self.trunk(torch.cat([pixels, xs, ys], dim=1))
+        return self.trunk(with_coordinates(pixels))
 
     def forward(self, pixels: torch.Tensor) -> torch.Tensor:
         cells = self.feature_map(pixels).flatten(2).transpose(1, 2)  # (B, side², C)
