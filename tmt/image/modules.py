@@ -84,6 +84,26 @@ class Block(nn.Module):
         return x + self.mlp(self.norm2(x))
 
 
+def conv_stages(
+    channels: int, widths: tuple[int, ...], activation: type[nn.Module]
+) -> tuple[list[nn.Module], int]:
+    """Per width a 3×3 conv and a stride-2 3×3 conv, each with BatchNorm and ``activation``
+    (BatchNorm, not GroupNorm: a per-image norm would erase an image's flat colours).
+    Returns the layers and the output channel count."""
+    layers: list[nn.Module] = []
+    for width in widths:
+        layers += [
+            nn.Conv2d(channels, width, 3, padding=1),
+            nn.BatchNorm2d(width),
+            activation(),
+            nn.Conv2d(width, width, 3, stride=2, padding=1),
+            nn.BatchNorm2d(width),
+            activation(),
+        ]
+        channels = width
+    return layers, channels
+
+
 class PatchEncoder(nn.Module):
     """ViT: non-overlapping patches → linear embedding + learned positions → transformer layers."""
 
@@ -91,19 +111,7 @@ class PatchEncoder(nn.Module):
         super().__init__()
         # Optional conv stem: each stage halves the resolution, so that the patch projection sees
         # local edge/corner features instead of raw pixels at arbitrary offsets in the patch.
-        stem: list[nn.Module] = []
-        channels = 3
-        for width in cfg.stem_channels:
-            # BatchNorm, not GroupNorm: a per-image norm would erase an image's flat colours.
-            stem += [
-                nn.Conv2d(channels, width, 3, padding=1),
-                nn.BatchNorm2d(width),
-                nn.GELU(),
-                nn.Conv2d(width, width, 3, stride=2, padding=1),
-                nn.BatchNorm2d(width),
-                nn.GELU(),
-            ]
-            channels = width
+        stem, channels = conv_stages(3, cfg.stem_channels, nn.GELU)
         self.stem = nn.Sequential(*stem)
         kernel = cfg.patch_size // 2 ** len(cfg.stem_channels)
         self.patch = nn.Conv2d(channels, cfg.vit_dim, kernel_size=kernel, stride=kernel)
@@ -144,18 +152,7 @@ class ConvEncoder(nn.Module):
 
     def __init__(self, cfg: ImageCodecConfig) -> None:
         super().__init__()
-        layers: list[nn.Module] = []
-        channels = 5
-        for width in cfg.cnn_channels:
-            layers += [
-                nn.Conv2d(channels, width, 3, padding=1),
-                nn.BatchNorm2d(width),
-                nn.ReLU(),
-                nn.Conv2d(width, width, 3, stride=2, padding=1),
-                nn.BatchNorm2d(width),
-                nn.ReLU(),
-            ]
-            channels = width
+        layers, channels = conv_stages(5, cfg.cnn_channels, nn.ReLU)  # RGB + (x, y)
         layers += [nn.Conv2d(channels, channels, 3, padding=1), nn.BatchNorm2d(channels), nn.ReLU()]
         self.trunk = nn.Sequential(*layers)
         self.channels = channels
