@@ -160,3 +160,12 @@ def test_local_queries_need_a_matching_grid() -> None:
         ImageCodecConfig.from_dict({**LOCAL, "num_queries": 24})
     with pytest.raises(TmtError, match="local_queries"):
         ImageCodecConfig.from_dict({**LOCAL, "pixel_shuffle": 2})
+
+
+def test_validation_targets_use_the_training_vocabulary() -> None:
+    from tmt.image.alignment import caption_targets
+
+    vocab, _ = caption_targets(["a red square", "a blue square"])
+    same, targets = caption_targets(["a green square"], vocab)  # "green" never seen in training
+    assert same == vocab == ["a", "blue", "red", "square"]
+    assert targets.tolist() == [[1.0, 0.0, 0.0, 1.0]]

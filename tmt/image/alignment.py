@@ -31,13 +31,17 @@ def perceptual_loss(
     return F.mse_loss(features, reference) / reference.pow(2).mean().clamp_min(1e-6)
 
 
-def caption_targets(captions: list[str]) -> tuple[list[str], torch.Tensor]:
-    """Word list of ``captions`` and their multi-hot bag-of-words targets (N, V)."""
-    vocab = sorted({w for c in captions for w in c.lower().split()})
+def caption_targets(
+    captions: list[str], vocab: list[str] | None = None
+) -> tuple[list[str], torch.Tensor]:
+    """Word list of ``captions`` (or the given ``vocab``, e.g. the training captions' for
+    validation; other words are then left out) and their multi-hot bag-of-words targets (N, V)."""
+    if vocab is None:
+        vocab = sorted({w for c in captions for w in c.lower().split()})
     index = {w: i for i, w in enumerate(vocab)}
     targets = torch.zeros(len(captions), len(vocab))
     for row, caption in enumerate(captions):
-        targets[row, [index[w] for w in caption.lower().split()]] = 1.0
+        targets[row, [index[w] for w in caption.lower().split() if w in index]] = 1.0
     return vocab, targets
 
 

@@ -30,7 +30,7 @@ from tmt.image.codec import ImageCodec
 from tmt.image.config import PRESETS, ImageCodecConfig
 from tmt.image.dataset import read_manifest, to_unit_range
 from tmt.image.modules import ConvEncoder
-from tmt.image.train import TrainOptions, _cached_images, lr_at
+from tmt.image.train import TrainOptions, _cached_images, lr_at, run_cli
 
 
 class PooledWordHead(nn.Module):
@@ -81,11 +81,7 @@ def pretrain(args: argparse.Namespace) -> ImageCodec:
     records = read_manifest(corpus, ("train",))[: args.limit]
     vocab, targets = caption_targets([r.get("caption", "") for r in records])
     valid_records = read_manifest(corpus, ("valid",))[:512]
-    index = {w: i for i, w in enumerate(vocab)}
-    valid_targets = torch.zeros(len(valid_records), len(vocab))
-    for row, record in enumerate(valid_records):
-        words = [index[w] for w in record.get("caption", "").lower().split() if w in index]
-        valid_targets[row, words] = 1.0
+    _, valid_targets = caption_targets([r.get("caption", "") for r in valid_records], vocab)
 
     codec = ImageCodec(cfg)
     encoder = codec.encoder
@@ -174,15 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    import sys
-
-    args = build_parser().parse_args(argv)
-    try:
-        pretrain(args)
-    except TmtError as error:
-        print(f"tmt: error: {error}", file=sys.stderr)
-        return 2
-    return 0
+    return run_cli(pretrain, build_parser(), argv)
 
 
 if __name__ == "__main__":

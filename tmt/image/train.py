@@ -17,7 +17,7 @@ import json
 import math
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -400,16 +400,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def run_cli(
+    run: Callable[[argparse.Namespace], object],
+    parser: argparse.ArgumentParser,
+    argv: Sequence[str] | None,
+) -> int:
+    """Parse ``argv`` and call ``run``; a :class:`TmtError` is one line on stderr and exit code 2."""
     import sys
 
-    args = build_parser().parse_args(argv)
+    args = parser.parse_args(argv)
     try:
-        train(args)
+        run(args)
     except TmtError as error:
         print(f"tmt: error: {error}", file=sys.stderr)
         return 2
     return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return run_cli(train, build_parser(), argv)
 
 
 if __name__ == "__main__":
