@@ -115,6 +115,15 @@ def test_stage1_then_frozen_stage2(tmp_path: Path, capsys: pytest.CaptureFixture
     assert codec.config.extra["stage1"]["steps"] == 2  # stage 1's facts are kept
     assert codec.encode(corpus / "images" / "0.png").shape == (32,)
 
+    # continuing stage 2 from that codec keeps the first run's record, in order
+    more = [*stage2, "--init", str(tmp_path / "codec"), "--out", str(tmp_path / "codec2"),
+            "--work", str(tmp_path / "w3"), "--steps", "1", "--lr", "5e-4"]
+    assert train_main(more) == 0
+    extra = ImageCodec.load(tmp_path / "codec2").config.extra
+    assert extra["stage1"]["steps"] == 2
+    assert [run["train_options"]["steps"] for run in extra["earlier_runs"]] == [2]
+    assert extra["train_options"]["lr"] == 5e-4 and extra["init"] == str(tmp_path / "codec")
+
 
 def test_stage1_refuses_a_vit(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     corpus = captioned_corpus(tmp_path / "corpus")

@@ -121,6 +121,32 @@ def test_source_directions_and_direction_sampling(tmp_path):
     assert any([d for _, d in sampled.pairs(items, [0], step=s)] != [d for _, d in first[:2]] for s in range(1, 6))
 
 
+def test_direction_weights_move_the_draw_towards_heavy_directions(tmp_path):
+    from collections import Counter
+
+    from tmt.data.records import TokenExample
+
+    c = concepts(1)[0]
+    items = [TokenExample(id=str(i), source="shapes", speech=c[Modality.SPEECH], image=c[Modality.IMAGE],
+                          text=c[Modality.TEXT]) for i in range(50)]
+    counts = {}
+    for weights in ({}, {"image-text": 8.0, "speech-image": 8.0}):
+        trainer = Trainer(config(tmp_path, directions_per_example=2, direction_weights=weights), items)
+        drawn = Counter(d for step in range(4) for _, d in trainer.pairs(items, range(50), step=step))
+        assert sum(drawn.values()) == 4 * 50 * 2
+        counts[bool(weights)] = drawn
+    heavy = [(Modality.IMAGE, Modality.TEXT), (Modality.SPEECH, Modality.IMAGE)]
+    uniform, weighted = counts[False], counts[True]
+    assert sum(uniform[d] for d in heavy) < 160 < sum(weighted[d] for d in heavy)  # 1/3 of 400 vs ~3/4
+    assert all(weighted[d] > 0 for d in DIRECTIONS)  # light directions are still drawn
+
+
+@pytest.mark.parametrize("weights", [{"image-text": 0.0}, {"image-image": 1.0}, {"image-txt": 2.0}])
+def test_bad_direction_weights_are_refused(tmp_path, weights):
+    with pytest.raises(TmtError):
+        TrainConfig.from_dict({"out_dir": str(tmp_path), "direction_weights": weights})
+
+
 def test_sigterm_checkpoints_the_finished_steps(tmp_path):
     import os
     import signal

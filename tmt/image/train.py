@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -330,9 +331,8 @@ def train(args: argparse.Namespace) -> ImageCodec:
     bar.close()
     seconds = time.time() - start
     figures = evaluate(codec, valid_images)
-    earlier = {k: v for k, v in codec.config.extra.items() if k == "stage1"}  # from --init
     codec.config.extra = {
-        **earlier,
+        **provenance(codec.config.extra),
         "recipe": "python -m tmt.image.train",
         "init": args.init,
         "train_options": dataclasses.asdict(opts),
@@ -347,6 +347,19 @@ def train(args: argparse.Namespace) -> ImageCodec:
         + " ".join(f"{k}={v:.3f}" for k, v in figures.items())
     )
     return codec
+
+
+def provenance(init_extra: dict[str, Any]) -> dict[str, Any]:
+    """What a run started from ``--init`` keeps of that codec's record: stage 1, and every
+    earlier stage 2 run in order (``earlier_runs``), so that a continued codec's config says
+    how all of it was trained."""
+    kept: dict[str, Any] = {k: v for k, v in init_extra.items() if k == "stage1"}
+    runs = list(init_extra.get("earlier_runs", []))
+    if init_extra.get("recipe") == "python -m tmt.image.train":
+        runs.append({k: v for k, v in init_extra.items() if k not in ("stage1", "earlier_runs")})
+    if runs:
+        kept["earlier_runs"] = runs
+    return kept
 
 
 def build_parser() -> argparse.ArgumentParser:

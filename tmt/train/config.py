@@ -64,6 +64,10 @@ class TrainConfig:
     drawn afresh each step (the batch still sums the loss over all six directions, at a
     fraction of the compute per example)."""
 
+    direction_weights: dict[str, float] = field(default_factory=dict)
+    """Relative chances of the ``directions_per_example`` draw, e.g. ``{image-text: 2}``;
+    unlisted directions weigh 1. Moves compute towards the directions that learn slowest."""
+
     batch_size: int = 32
     """Examples per step and process (each example yields up to six directions)."""
 
@@ -114,6 +118,9 @@ class TrainConfig:
         config.parsed_directions()
         for names in config.source_directions.values():
             config.parsed_directions(names)
+        config.parsed_directions(list(config.direction_weights))
+        if any(not w > 0 for w in config.direction_weights.values()):
+            raise TmtError(f"{source}: direction_weights must be positive")
         if config.pseudo_ratio is not None and not 0.0 <= config.pseudo_ratio <= 1.0:
             raise TmtError(f"{source}: pseudo_ratio must be between 0 and 1")
         for name in ("batch_size", "max_steps"):

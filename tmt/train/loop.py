@@ -183,6 +183,9 @@ class Trainer:
         self.valid_data = valid_data
         self.dist = dist or Dist.single()
         self.directions = config.parsed_directions()
+        self.direction_weights = dict(
+            zip(config.parsed_directions(list(config.direction_weights)), config.direction_weights.values())
+        )
         self.source_directions = {
             source: [d for d in config.parsed_directions(names) if d in self.directions]
             for source, names in config.source_directions.items()
@@ -294,7 +297,8 @@ class Trainer:
     ) -> list[tuple[Example, Direction]]:
         """(example, direction) pairs of a batch: each example's available directions, limited
         by its source's ``source_directions`` and, for a training ``step``, sampled down to
-        ``directions_per_example`` (deterministically from seed, step and index)."""
+        ``directions_per_example`` (deterministically from seed, step and index; weighted by
+        ``direction_weights`` when set)."""
         out: list[tuple[Example, Direction]] = []
         for i in indices:
             item = data[i]
@@ -304,7 +308,12 @@ class Trainer:
             k = self.config.directions_per_example
             if step is not None and 0 < k < len(directions):
                 rng = np.random.default_rng([self.config.seed, step, i])
-                directions = [directions[j] for j in sorted(rng.choice(len(directions), k, replace=False))]
+                p = None
+                if self.direction_weights:
+                    w = np.array([self.direction_weights.get(d, 1.0) for d in directions])
+                    p = w / w.sum()
+                chosen = rng.choice(len(directions), k, replace=False, p=p)
+                directions = [directions[j] for j in sorted(chosen)]
             out.extend((example, d) for d in directions)
         return out
 
