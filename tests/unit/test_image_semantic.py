@@ -178,3 +178,37 @@ def test_validation_targets_use_the_training_vocabulary() -> None:
     same, targets = caption_targets(["a green square"], vocab)  # "green" never seen in training
     assert same == vocab == ["a", "blue", "red", "square"]
     assert targets.tolist() == [[1.0, 0.0, 0.0, 1.0]]
+
+
+def test_refit_decoder_keeps_the_codes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from tmt.image.refit_decoder import main as refit_main
+
+    corpus = captioned_corpus(tmp_path / "corpus")
+    torch.manual_seed(0)
+    ImageCodec(ImageCodecConfig.from_dict({**SMALL, "local_queries": True, "cnn_channels": [8, 16, 16]})).save(
+        tmp_path / "codec"
+    )
+    old = ImageCodec.load(tmp_path / "codec")
+    base = ["--codec", str(tmp_path / "codec"), "--corpus", str(corpus), "--batch-size", "4",
+            "--threads", "1", "--eval-every", "100"]
+    wide = [*base, "--out", str(tmp_path / "wide"), "--work", str(tmp_path / "w"),
+            "--override", json.dumps({"decoder_channels": [16, 32], "decoder_layers_per_block": 2})]
+    assert refit_main([*wide, "--steps", "1"]) == 0
+    assert refit_main([*wide, "--steps", "3"]) == 0
+    assert "resumed from" in capsys.readouterr().out
+    new = ImageCodec.load(tmp_path / "wide")
+    assert new.config.decoder_channels == (16, 32)
+    images = sorted((corpus / "images").glob("*.png"))
+    assert torch.equal(new.encode_batch(images), old.encode_batch(images))  # same codes
+    record = new.config.extra["decoder_refit"]
+    assert record["continued_decoder"] is False and record["options"]["steps"] == 3
+    assert new.decode(new.encode(images[0])).size == (64, 64)
+
+    # an unchanged decoder continues from its weights; fields that would change the codes are refused
+    same = [*base, "--out", str(tmp_path / "same"), "--work", str(tmp_path / "w2"), "--steps", "1"]
+    assert refit_main(same) == 0
+    assert ImageCodec.load(tmp_path / "same").config.extra["decoder_refit"]["continued_decoder"] is True
+    assert refit_main([*same, "--override", '{"codebook_size": 32}']) == 2
+    assert "would change the codes" in capsys.readouterr().err
+    assert refit_main([*same, "--work", str(tmp_path / "w"), "--out", str(tmp_path / "x")]) == 2
+    assert "different decoder" in capsys.readouterr().err

@@ -30,7 +30,7 @@ from tmt.image.codec import ImageCodec
 from tmt.image.config import PRESETS, ImageCodecConfig
 from tmt.image.dataset import read_manifest, to_unit_range
 from tmt.image.modules import ConvEncoder
-from tmt.image.train import TrainOptions, _cached_images, lr_at, run_cli
+from tmt.image.train import TrainOptions, cached_images, lr_at, run_cli
 
 
 class PooledWordHead(nn.Module):
@@ -76,8 +76,8 @@ def pretrain(args: argparse.Namespace) -> ImageCodec:
         raise TmtError("stage 1 trains the 'cnn' encoder; drop encoder from --override")
     corpus, work = Path(args.corpus), Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
-    images = _cached_images(corpus, "train", cfg.image_size, work, args.limit)
-    valid = _cached_images(corpus, "valid", cfg.image_size, work, 512)
+    images = cached_images(corpus, "train", cfg.image_size, work, args.limit)
+    valid = cached_images(corpus, "valid", cfg.image_size, work, 512)
     records = read_manifest(corpus, ("train",))[: args.limit]
     vocab, targets = caption_targets([r.get("caption", "") for r in records])
     valid_records = read_manifest(corpus, ("valid",))[:512]

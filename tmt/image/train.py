@@ -233,7 +233,7 @@ def evaluate(codec: ImageCodec, images: torch.Tensor, batch_size: int = 128) -> 
     }
 
 
-def _cached_images(
+def cached_images(
     corpus: Path, split: str, size: int, work: Path, limit: int | None
 ) -> torch.Tensor:
     cache = work / f"images-{split}-{size}-{limit or 'all'}.pt"
@@ -272,8 +272,8 @@ def train(args: argparse.Namespace) -> ImageCodec:
     work, out = Path(args.work), Path(args.out)
     work.mkdir(parents=True, exist_ok=True)
     corpus = Path(args.corpus)
-    train_images = _cached_images(corpus, "train", cfg.image_size, work, args.limit)
-    valid_images = _cached_images(corpus, "valid", cfg.image_size, work, 512)
+    train_images = cached_images(corpus, "train", cfg.image_size, work, args.limit)
+    valid_images = cached_images(corpus, "valid", cfg.image_size, work, 512)
 
     words: torch.Tensor | None = None
     vocab: list[str] = []
