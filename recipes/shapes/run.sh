@@ -24,14 +24,21 @@ export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
     --out work/speech/vocoder --codec-out tokenizers/speech --minutes 45
 }
 [ -f tokenizers/image/config.json ] || {
-  # SEED's order (recipes/shapes/README.md, "Third round"): stage 1 teaches the CNN encoder's
+  # SEED's order (recipes/shapes/README.md, "Image codec"): stage 1 teaches the CNN encoder's
   # trunk the caption words; stage 2 freezes it and trains the local Q-Former queries, the
-  # codebook and the pixel decoder (pixels + a perceptual loss through the frozen trunk)
+  # codebook and the pixel decoder (pixels + a perceptual loss through the frozen trunk), in
+  # three runs of 2500 steps, each continuing the previous codec
   $PY -m tmt.image.semantic --corpus "$CORPUS" --out work/image-encoder \
     --work work/image-encoder-train --override '{"local_queries": true}' --steps 800 --seed 0
-  $PY -m tmt.image.train --corpus "$CORPUS" --init work/image-encoder --freeze-encoder \
-    --perceptual-weight 0.3 --out tokenizers/image --work work/image-codec-train \
-    --steps 2500 --batch-size 32 --lr 1e-3 --threads 1 --seed 0
+  stage2() {  # INIT OUT LR PERCEPTUAL (a finished run is skipped)
+    [ -f "$2/config.json" ] || $PY -m tmt.image.train --corpus "$CORPUS" --init "$1" \
+      --freeze-encoder --perceptual-weight "$4" --out "$2" --work "$2-train" \
+      --steps 2500 --batch-size 32 --lr "$3" --threads 1 --seed 0
+  }
+  stage2 work/image-encoder work/image-codec-2a 1e-3 0.3
+  stage2 work/image-codec-2a work/image-codec-2b 5e-4 0.3
+  stage2 work/image-codec-2b work/image-codec-2c 5e-4 1.0
+  cp -r work/image-codec-2c tokenizers/image
 }
 [ -f tokenizers/text/config.json ] || $TMT text train --corpus "$CORPUS" --out tokenizers/text
 
