@@ -38,7 +38,11 @@ export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
   stage2 work/image-encoder work/image-codec-2a 1e-3 0.3
   stage2 work/image-codec-2a work/image-codec-2b 5e-4 0.3
   stage2 work/image-codec-2b work/image-codec-2c 5e-4 1.0
-  cp -r work/image-codec-2c tokenizers/image
+  # then the pixel decoder alone, on the frozen codes
+  $PY -m tmt.image.refit_decoder --codec work/image-codec-2c --corpus "$CORPUS" \
+    --out work/image-codec-2d --work work/image-codec-2d-train --steps 1500 --lr 3e-4 \
+    --perceptual-weight 1.0 --threads 1 --seed 0
+  cp -r work/image-codec-2d tokenizers/image
 }
 [ -f tokenizers/text/config.json ] || $TMT text train --corpus "$CORPUS" --out tokenizers/text
 
