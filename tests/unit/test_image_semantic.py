@@ -212,3 +212,13 @@ def test_refit_decoder_keeps_the_codes(tmp_path: Path, capsys: pytest.CaptureFix
     assert "would change the codes" in capsys.readouterr().err
     assert refit_main([*same, "--work", str(tmp_path / "w"), "--out", str(tmp_path / "x")]) == 2
     assert "different decoder" in capsys.readouterr().err
+
+
+def test_batch_indices_cover_each_epoch_once_and_depend_only_on_seed_and_step() -> None:
+    from tmt.image.train import batch_indices
+
+    epoch0 = torch.cat([batch_indices(10, 3, 0, step) for step in range(3)])  # 3 full batches
+    assert sorted(epoch0.tolist()) == sorted(set(epoch0.tolist())) and len(epoch0) == 9
+    assert torch.equal(batch_indices(10, 3, 0, 4), batch_indices(10, 3, 0, 4))
+    assert not torch.equal(torch.cat([batch_indices(10, 3, 0, s) for s in range(3, 6)]), epoch0)
+    assert not torch.equal(batch_indices(10, 3, 1, 0), batch_indices(10, 3, 0, 0))

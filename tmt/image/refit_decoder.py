@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -31,11 +30,13 @@ from tmt.image.config import ImageCodecConfig
 from tmt.image.dataset import to_unit_range
 from tmt.image.train import (
     TrainOptions,
+    batch_indices,
     cached_images,
     evaluate,
     lr_at,
     reconstruction_loss,
     run_cli,
+    save_checkpoint,
 )
 
 DECODER_FIELDS = frozenset(
@@ -170,13 +171,10 @@ def refit(args: argparse.Namespace) -> ImageCodec:
     from tqdm import tqdm
 
     n = len(train_images)
-    per_epoch = n // opts.batch_size
     bar = tqdm(total=opts.steps, initial=trainer.step, desc="image decoder", unit="step", mininterval=10)
     start = time.time() - elapsed
     while trainer.step < opts.steps:
-        epoch, offset = divmod(trainer.step, per_epoch)
-        order = torch.randperm(n, generator=torch.Generator().manual_seed(opts.seed * 100003 + epoch))
-        index = order[offset * opts.batch_size : (offset + 1) * opts.batch_size]
+        index = batch_indices(n, opts.batch_size, opts.seed, trainer.step)
         stats = trainer.train_step(
             ids[index].to(args.device), to_unit_range(train_images[index]).to(args.device)
         )
@@ -188,8 +186,7 @@ def refit(args: argparse.Namespace) -> ImageCodec:
         if trainer.step % opts.checkpoint_every == 0 or trainer.step == opts.steps:
             state = {**trainer.state_dict(), "config": codec.config.to_dict()}
             state["elapsed"] = time.time() - start
-            torch.save(state, work / "checkpoint.tmp")
-            os.replace(work / "checkpoint.tmp", checkpoint)
+            save_checkpoint(state, checkpoint)
     bar.close()
     seconds = time.time() - start
     figures = evaluate(codec, valid_images)

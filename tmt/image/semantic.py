@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -30,7 +29,14 @@ from tmt.image.codec import ImageCodec
 from tmt.image.config import PRESETS, ImageCodecConfig
 from tmt.image.dataset import read_manifest, to_unit_range
 from tmt.image.modules import ConvEncoder
-from tmt.image.train import TrainOptions, cached_images, lr_at, run_cli
+from tmt.image.train import (
+    TrainOptions,
+    batch_indices,
+    cached_images,
+    lr_at,
+    run_cli,
+    save_checkpoint,
+)
 
 
 class PooledWordHead(nn.Module):
@@ -101,7 +107,6 @@ def pretrain(args: argparse.Namespace) -> ImageCodec:
 
     from tqdm import tqdm
 
-    per_epoch = len(images) // args.batch_size
     bar = tqdm(
         total=args.steps, initial=step, desc="image encoder (captions)", unit="step", mininterval=10
     )
@@ -109,11 +114,7 @@ def pretrain(args: argparse.Namespace) -> ImageCodec:
     while step < args.steps:
         encoder.train()
         head.train()
-        epoch, offset = divmod(step, per_epoch)
-        # the order depends only on (seed, epoch), so a resumed run sees the same batches
-        seed = args.seed * 100003 + epoch
-        order = torch.randperm(len(images), generator=torch.Generator().manual_seed(seed))
-        batch = order[offset * args.batch_size : (offset + 1) * args.batch_size]
+        batch = batch_indices(len(images), args.batch_size, args.seed, step)
         for group in optimizer.param_groups:
             group["lr"] = lr_at(step, opts)
         logits = head(encoder.feature_map(to_unit_range(images[batch])))
@@ -129,8 +130,7 @@ def pretrain(args: argparse.Namespace) -> ImageCodec:
             bar.write(f"step {step}: valid " + " ".join(f"{k}={v:.3f}" for k, v in figures.items()))
             state = {"codec": codec.state_dict(), "head": head.state_dict(),
                      "optimizer": optimizer.state_dict(), "step": step}
-            torch.save(state, work / "semantic.tmp")
-            os.replace(work / "semantic.tmp", checkpoint)
+            save_checkpoint(state, checkpoint)
     bar.close()
     figures = word_scores(encoder, head, valid, valid_targets)
     codec.config.extra = {

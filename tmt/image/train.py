@@ -233,6 +233,22 @@ def evaluate(codec: ImageCodec, images: torch.Tensor, batch_size: int = 128) -> 
     }
 
 
+def batch_indices(n: int, batch_size: int, seed: int, step: int) -> torch.Tensor:
+    """The images of training step ``step``: a permutation per epoch that depends only on (seed,
+    epoch), so a resumed run sees the same batches."""
+    epoch, offset = divmod(step, n // batch_size)
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed * 100003 + epoch))
+    return order[offset * batch_size : (offset + 1) * batch_size]
+
+
+def save_checkpoint(state: dict[str, Any], path: Path) -> None:
+    """Write ``state`` to ``path`` through a temporary file, so an interrupted write never
+    leaves a broken checkpoint behind."""
+    partial = path.with_suffix(".tmp")
+    torch.save(state, partial)
+    os.replace(partial, path)
+
+
 def cached_images(
     corpus: Path, split: str, size: int, work: Path, limit: int | None
 ) -> torch.Tensor:
@@ -298,18 +314,12 @@ def train(args: argparse.Namespace) -> ImageCodec:
     from tqdm import tqdm
 
     n = len(train_images)
-    per_epoch = n // opts.batch_size
     bar = tqdm(
         total=opts.steps, initial=trainer.step, desc="image codec", unit="step", mininterval=10
     )
     start = time.time() - elapsed
     while trainer.step < opts.steps:
-        epoch, offset = divmod(trainer.step, per_epoch)
-        # The order depends only on (seed, epoch), so a resumed run sees the same batches.
-        order = torch.randperm(
-            n, generator=torch.Generator().manual_seed(opts.seed * 100003 + epoch)
-        )
-        index = order[offset * opts.batch_size : (offset + 1) * opts.batch_size]
+        index = batch_indices(n, opts.batch_size, opts.seed, trainer.step)
         batch_words = None if words is None else words[index].to(args.device)
         stats = trainer.train_step(to_unit_range(train_images[index]).to(args.device), batch_words)
         bar.update(1)
@@ -326,8 +336,7 @@ def train(args: argparse.Namespace) -> ImageCodec:
         if trainer.step % opts.checkpoint_every == 0 or trainer.step == opts.steps:
             state = trainer.state_dict()
             state["elapsed"] = time.time() - start
-            torch.save(state, work / "checkpoint.tmp")
-            os.replace(work / "checkpoint.tmp", checkpoint)
+            save_checkpoint(state, checkpoint)
     bar.close()
     seconds = time.time() - start
     figures = evaluate(codec, valid_images)
