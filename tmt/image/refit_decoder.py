@@ -36,7 +36,7 @@ from tmt.image.train import (
     lr_at,
     reconstruction_loss,
     run_cli,
-    save_checkpoint,
+    validate_and_checkpoint,
 )
 
 DECODER_FIELDS = frozenset(
@@ -158,11 +158,11 @@ def refit(args: argparse.Namespace) -> ImageCodec:
         torch.save(ids, ids_cache)
 
     trainer = DecoderTrainer(codec, opts)
-    checkpoint = work / "checkpoint.pt"
+    checkpoint, config = work / "checkpoint.pt", codec.config.to_dict()
     elapsed = 0.0
     if checkpoint.is_file():
         state = torch.load(checkpoint, weights_only=False, map_location=args.device)
-        if state.get("config") != codec.config.to_dict():
+        if state.get("config") != config:
             raise TmtError(f"{checkpoint} is a different decoder; use another --work")
         trainer.load_state_dict(state)
         elapsed = state.get("elapsed", 0.0)
@@ -180,13 +180,10 @@ def refit(args: argparse.Namespace) -> ImageCodec:
         )
         bar.update(1)
         bar.set_postfix(loss=f"{stats['loss']:.4f}", perc=f"{stats['perceptual']:.3f}", refresh=False)
-        if trainer.step % opts.eval_every == 0 or trainer.step == opts.steps:
-            figures = evaluate(codec, valid_images)
-            bar.write(f"step {trainer.step}: valid psnr={figures['psnr']:.3f}")
-        if trainer.step % opts.checkpoint_every == 0 or trainer.step == opts.steps:
-            state = {**trainer.state_dict(), "config": codec.config.to_dict()}
-            state["elapsed"] = time.time() - start
-            save_checkpoint(state, checkpoint)
+        validate_and_checkpoint(
+            trainer.step, opts, codec, valid_images, bar.write,
+            lambda: {**trainer.state_dict(), "config": config}, checkpoint, time.time() - start,
+        )
     bar.close()
     seconds = time.time() - start
     figures = evaluate(codec, valid_images)

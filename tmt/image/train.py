@@ -249,6 +249,26 @@ def save_checkpoint(state: dict[str, Any], path: Path) -> None:
     os.replace(partial, path)
 
 
+def validate_and_checkpoint(
+    step: int,
+    opts: TrainOptions,
+    codec: ImageCodec,
+    valid_images: torch.Tensor,
+    write: Callable[[str], object],
+    state: Callable[[], dict[str, Any]],
+    checkpoint: Path,
+    seconds: float,
+) -> None:
+    """The end of a training step: validation figures every ``eval_every`` steps and a checkpoint
+    (``state()`` plus the elapsed ``seconds``) every ``checkpoint_every``, both at the last step."""
+    last = step == opts.steps
+    if step % opts.eval_every == 0 or last:
+        figures = evaluate(codec, valid_images)
+        write(f"step {step}: valid " + " ".join(f"{k}={v:.3f}" for k, v in figures.items()))
+    if step % opts.checkpoint_every == 0 or last:
+        save_checkpoint({**state(), "elapsed": seconds}, checkpoint)
+
+
 def cached_images(
     corpus: Path, split: str, size: int, work: Path, limit: int | None
 ) -> torch.Tensor:
@@ -327,16 +347,10 @@ def train(args: argparse.Namespace) -> ImageCodec:
             loss=f"{stats['loss']:.4f}", psnr=f"{stats['psnr']:.2f}",
             perc=f"{stats['perceptual']:.3f}", align=f"{stats['align']:.3f}", refresh=False,
         )
-        if trainer.step % opts.eval_every == 0 or trainer.step == opts.steps:
-            figures = evaluate(codec, valid_images)
-            bar.write(
-                f"step {trainer.step}: valid "
-                + " ".join(f"{k}={v:.3f}" for k, v in figures.items())
-            )
-        if trainer.step % opts.checkpoint_every == 0 or trainer.step == opts.steps:
-            state = trainer.state_dict()
-            state["elapsed"] = time.time() - start
-            save_checkpoint(state, checkpoint)
+        validate_and_checkpoint(
+            trainer.step, opts, codec, valid_images, bar.write, trainer.state_dict, checkpoint,
+            time.time() - start,
+        )
     bar.close()
     seconds = time.time() - start
     figures = evaluate(codec, valid_images)
