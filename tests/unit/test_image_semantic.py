@@ -204,6 +204,13 @@ def test_refit_decoder_keeps_the_codes(tmp_path: Path, capsys: pytest.CaptureFix
     assert record["continued_decoder"] is False and record["options"]["steps"] == 3
     assert new.decode(new.encode(images[0])).size == (64, 64)
 
+    # a stale ids cache (other images or another codec) is recomputed, not trained on
+    cache = tmp_path / "w" / "train-ids.pt"
+    right = torch.load(cache)
+    torch.save(torch.zeros_like(right), cache)
+    assert refit_main([*wide, "--steps", "3"]) == 0
+    assert torch.equal(torch.load(cache), right)
+
     # an unchanged decoder continues from its weights; fields that would change the codes are refused
     same = [*base, "--out", str(tmp_path / "same"), "--work", str(tmp_path / "w2"), "--steps", "1"]
     assert refit_main(same) == 0

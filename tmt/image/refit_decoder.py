@@ -151,9 +151,11 @@ def refit(args: argparse.Namespace) -> ImageCodec:
     train_images = cached_images(corpus, "train", codec.image_size, work, args.limit)
     valid_images = cached_images(corpus, "valid", codec.image_size, work, 512)
     ids_cache = work / "train-ids.pt"
-    if ids_cache.is_file():
-        ids = torch.load(ids_cache, weights_only=True)
-    else:
+    ids = torch.load(ids_cache, weights_only=True) if ids_cache.is_file() else None
+    # a cache from other images or another codec is recomputed (its first ids would differ)
+    if ids is None or len(ids) != len(train_images) or not torch.equal(
+        ids[:64], image_ids(codec, train_images[:64])
+    ):
         ids = image_ids(codec, train_images)
         torch.save(ids, ids_cache)
 
