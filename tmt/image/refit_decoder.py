@@ -32,6 +32,7 @@ from tmt.image.train import (
     TrainOptions,
     batch_indices,
     cached_images,
+    codec_optimizer,
     evaluate,
     lr_at,
     reconstruction_loss,
@@ -74,15 +75,7 @@ class DecoderTrainer:
         self.codec, self.opts = codec, opts
         codec.requires_grad_(False)
         codec.decoder.requires_grad_(True)
-        params = list(codec.decoder.named_parameters())
-        self.optimizer = torch.optim.AdamW(
-            [
-                {"params": [p for _, p in params if p.dim() >= 2], "weight_decay": opts.weight_decay},
-                {"params": [p for _, p in params if p.dim() < 2], "weight_decay": 0.0},
-            ],
-            lr=opts.lr,
-            betas=(0.9, 0.99),
-        )
+        self.optimizer = codec_optimizer(list(codec.decoder.named_parameters()), opts)
         self.step = 0
 
     def train_step(self, ids: torch.Tensor, images: torch.Tensor) -> dict[str, float]:

@@ -100,6 +100,22 @@ def reconstruction_loss(
     return ((diff.abs() + diff.pow(2)) * w).mean() / w.mean()
 
 
+def codec_optimizer(
+    params: Sequence[tuple[str, nn.Parameter]], opts: TrainOptions
+) -> torch.optim.AdamW:
+    """AdamW over named parameters; weight decay on matrices, none on vectors or the codebook."""
+    decay = [p for n, p in params if p.dim() >= 2 and "codebook" not in n]
+    rest = [p for n, p in params if p.dim() < 2 or "codebook" in n]
+    return torch.optim.AdamW(
+        [
+            {"params": decay, "weight_decay": opts.weight_decay},
+            {"params": rest, "weight_decay": 0.0},
+        ],
+        lr=opts.lr,
+        betas=(0.9, 0.99),
+    )
+
+
 class Trainer:
     """Holds the model, the optimiser and the restart statistics; one call per step."""
 
@@ -119,16 +135,7 @@ class Trainer:
         params = [(n, p) for n, p in codec.named_parameters() if p.requires_grad]
         if self.caption_head is not None:
             params += [(f"caption_head.{n}", p) for n, p in self.caption_head.named_parameters()]
-        decay = [p for n, p in params if p.dim() >= 2 and "codebook" not in n]
-        rest = [p for n, p in params if p.dim() < 2 or "codebook" in n]
-        self.optimizer = torch.optim.AdamW(
-            [
-                {"params": decay, "weight_decay": opts.weight_decay},
-                {"params": rest, "weight_decay": 0.0},
-            ],
-            lr=opts.lr,
-            betas=(0.9, 0.99),
-        )
+        self.optimizer = codec_optimizer(params, opts)
         self.step = 0
         self.usage = torch.zeros(
             codec.vocab_size, dtype=torch.long
