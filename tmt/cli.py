@@ -216,7 +216,8 @@ def _cmd_eval(args: argparse.Namespace) -> None:
         reports = {
             split: evaluate_shapes(bundle, corpus, split, limit=args.limit, options=options,
                                    cascade=args.cascade, batch_size=args.batch_size,
-                                   directions=directions)
+                                   directions=directions,
+                                   save_dir=Path(args.save_outputs) / split if args.save_outputs else None)
             for split in args.split or ["test", "compositional"]
         }
     else:

@@ -174,3 +174,25 @@ def test_eval_scores_only_the_asked_directions(setup, tmp_path, no_corenlp, caps
     assert set(json.loads(out.read_text())["test"]["directions"]) == {"speech-text", "image-text"}
     assert _eval(setup, out, "--directions", "text-text") == 2
     assert "same source and target" in capsys.readouterr().err
+
+
+def test_shapes_eval_keeps_every_output(setup, tmp_path):
+    """`tmt eval --corpus ... --save-outputs DIR` on tmt-shapes: per direction, the outputs and
+    an index of item ids, reference captions and output texts."""
+    from tmt.data.shapes import generate_corpus, read_corpus
+
+    corpus = generate_corpus(tmp_path / "shapes", 20, seed=1, workers=1, progress=False)
+    test = read_corpus(corpus, "test")
+    report = tmp_path / "report.json"
+    assert main(["eval", "--corpus", str(corpus), "--split", "test", "--model", str(setup / "model"),
+                 "--directions", "image-text", "text-image", "--strategy", "greedy",
+                 "--max-len", "6", "--out", str(report),
+                 "--save-outputs", str(tmp_path / "outs")]) == 0  # the repo's image judge
+    scores = json.loads(report.read_text())["test"]["directions"]
+    assert set(scores) == {"image-text", "text-image"}
+    texts = json.loads((tmp_path / "outs/test/image-text/outputs.json").read_text())
+    assert [r["source"] for r in texts] == [x.id for x in test]
+    assert [r["reference"] for r in texts] == [x.caption for x in test]
+    assert scores["image-text"]["examples"] == [r["text"] for r in texts][:3]
+    images = tmp_path / "outs/test/text-image"
+    assert sorted(p.name for p in images.glob("*.png")) == [f"{k:06d}.png" for k in range(len(test))]

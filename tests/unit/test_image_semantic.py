@@ -105,8 +105,13 @@ def test_stage1_then_frozen_stage2(tmp_path: Path, capsys: pytest.CaptureFixture
         "--corpus", str(corpus), "--out", str(tmp_path / "codec"), "--work", str(tmp_path / "w2"),
         "--init", str(tmp_path / "encoder"), "--freeze-encoder", "--perceptual-weight", "1",
         "--steps", "2", "--batch-size", "4", "--threads", "1", "--eval-every", "100",
+        "--image-cache", str(tmp_path / "cache"),
     ]
     assert train_main(stage2) == 0
+    # the decoded images went to the shared --image-cache, not to --work
+    assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == [
+        "images-train-64-all.pt", "images-valid-64-512.pt"]
+    assert not list((tmp_path / "w2").glob("images-*"))
     codec = ImageCodec.load(tmp_path / "codec")
     for name, tensor in encoder.encoder.trunk.state_dict().items():
         if tensor.is_floating_point():  # fp16 on disk: equal to fp16 precision

@@ -152,10 +152,10 @@ def evaluate_benchmark(
         out_dir = Path(save_dir) / name if save_dir is not None else None
         for offset, outputs in runner.translate(src, tgt, inputs):
             if out_dir is not None:
-                _save_media(out_dir, tgt, outputs, offset, runner.sample_rate)
+                save_media(out_dir, tgt, outputs, offset, runner.sample_rate)
             scorer.add(outputs)  # keeps texts / transcripts / cosines, not the media
         if out_dir is not None:
-            _save_index(out_dir, [str(x) for x in inputs], scorer.texts)
+            save_index(out_dir, [str(x) for x in inputs], scorer.texts)
         scores = scorer.result(caption_tokenizer, metrics)
         scores["seconds"] = round(time.perf_counter() - start, 1)
         report["directions"][name] = scores
@@ -254,7 +254,7 @@ class _Scorer:
         return out
 
 
-def _save_media(directory: Path, target: Modality, outputs: list[Any], offset: int,
+def save_media(directory: Path, target: Modality, outputs: list[Any], offset: int,
                 sample_rate: int) -> None:
     if target is T:
         return  # texts go to outputs.json with the index
@@ -268,11 +268,13 @@ def _save_media(directory: Path, target: Modality, outputs: list[Any], offset: i
             save_audio(directory / f"{k:06d}.wav", output, sample_rate)
 
 
-def _save_index(directory: Path, sources: list[str], texts: list[str]) -> None:
-    """``outputs.json``: per output index, its source (path or text) and the text output or the
-    judge's transcript."""
+def save_index(directory: Path, sources: list[str], texts: list[str],
+               references: list[str] | None = None) -> None:
+    """``outputs.json``: per output index, its source (path or text), the text output or the
+    judge's transcript, and (when given) the reference caption."""
     directory.mkdir(parents=True, exist_ok=True)
-    rows = [{"index": k, "source": src, **({"text": texts[k]} if texts else {})}
+    rows = [{"index": k, "source": src, **({"text": texts[k]} if texts else {}),
+             **({"reference": references[k]} if references else {})}
             for k, src in enumerate(sources)]
     (directory / "outputs.json").write_text(json.dumps(rows, indent=1) + "\n")
 

@@ -26,6 +26,7 @@ from tmt.bundle import REPO_ROOT, Bundle
 from tmt.data.shapes import ShapesExample, read_corpus
 from tmt.data.shapes_world import attribute_accuracy, parse_caption
 from tmt.errors import TmtError
+from tmt.eval.benchmark import save_index, save_media
 from tmt.modality import DIRECTIONS, Modality
 from tmt.translator.generate import DecodingOptions, generate
 
@@ -75,10 +76,13 @@ def evaluate_shapes(
     judge_dir: str | Path | None = None,
     batch_size: int = 32,
     cascade: bool = False,
+    save_dir: str | Path | None = None,
     progress: bool = True,
 ) -> dict[str, Any]:
     """Translate every item of ``split`` in each direction and score it. Returns a JSON-able
-    report with the metrics, the number of items and the seconds each direction took."""
+    report with the metrics, the number of items and the seconds each direction took.
+    ``save_dir`` also keeps every output (txt/wav/png) per direction, with an ``outputs.json``
+    index of item ids, reference captions and output texts (or the judge's transcripts)."""
     items = read_corpus(corpus, split)[:limit]
     if not items:
         raise TmtError(f"split {split!r} of {corpus} is empty")
@@ -109,10 +113,18 @@ def evaluate_shapes(
             ids.extend(generate(bundle.translator, chunk, tgt, options, batch_size=batch_size))
         return ids
 
+    def keep(name: str, target: Modality, outputs: list[Any], texts: list[str]) -> None:
+        if save_dir is not None:
+            directory = Path(save_dir) / name
+            rate = int(getattr(bundle.codec(S), "sample_rate", 16_000))
+            save_media(directory, target, outputs, 0, rate)
+            save_index(directory, [x.id for x in items], texts, [x.caption for x in items])
+
     for src, tgt in directions:
         start = time.perf_counter()
         outputs = [bundle.decode(tgt, x) for x in translate(src, tgt, encoded[src])]
-        scores = _score(tgt, outputs, items, refs, judges, judge_dir)
+        scores, scored = _score(tgt, outputs, items, refs, judges, judge_dir)
+        keep(f"{src.value}-{tgt.value}", tgt, outputs, scored)
         scores["seconds"] = round(time.perf_counter() - start, 1)
         report["directions"][f"{src.value}-{tgt.value}"] = scores
     if cascade:
@@ -121,7 +133,8 @@ def evaluate_shapes(
         texts = translate(S, T, encoded[S])
         kept = [t if t.numel() else t.new_zeros(1) for t in texts]  # an empty text stays scorable
         images = [bundle.decode(IM, x) for x in translate(T, IM, kept)]
-        scores = _score(IM, images, items, refs, judges, judge_dir)
+        scores, _ = _score(IM, images, items, refs, judges, judge_dir)
+        keep("speech-text-image", IM, images, [])
         scores["seconds"] = round(time.perf_counter() - start, 1)
         report["directions"]["speech-text-image (cascade)"] = scores
     return report
@@ -134,13 +147,14 @@ def _score(
     refs: list[dict[str, Any]],
     judges: dict[str, Any],
     judge_dir: str | Path,
-) -> dict[str, Any]:
+) -> tuple[dict[str, Any], list[str]]:
+    """The scores, and the texts scored (text outputs, or the speech judge's transcripts)."""
     if target is T:
         out: dict[str, Any] = {"wer": _wer(outputs, [x.caption for x in items])}
         out.update(caption_metrics(outputs, [x.captions for x in items]))
         out["attributes"] = attribute_accuracy([parse_caption(h) for h in outputs], refs)
         out["examples"] = outputs[:3]
-        return out
+        return out, outputs
     if target is S:
         if "speech" not in judges:
             from tmt.eval.speech_judge import SpeechJudge
@@ -151,9 +165,9 @@ def _score(
             "judge_wer": _wer(transcripts, [x.caption for x in items]),
             "attributes": attribute_accuracy([parse_caption(h) for h in transcripts], refs),
             "examples": transcripts[:3],
-        }
+        }, transcripts
     if "image" not in judges:
         from tmt.eval.image_judge import ImageJudge
 
         judges["image"] = ImageJudge.load(judge_dir)
-    return {"attributes": attribute_accuracy(judges["image"].predict(outputs), refs)}
+    return {"attributes": attribute_accuracy(judges["image"].predict(outputs), refs)}, []

@@ -141,8 +141,9 @@ def refit(args: argparse.Namespace) -> ImageCodec:
     del source
     work, out, corpus = Path(args.work), Path(args.out), Path(args.corpus)
     work.mkdir(parents=True, exist_ok=True)
-    train_images = cached_images(corpus, "train", codec.image_size, work, args.limit)
-    valid_images = cached_images(corpus, "valid", codec.image_size, work, 512)
+    cache = Path(args.image_cache) if args.image_cache else work
+    train_images = cached_images(corpus, "train", codec.image_size, cache, args.limit)
+    valid_images = cached_images(corpus, "valid", codec.image_size, cache, 512)
     ids_cache = work / "train-ids.pt"
     ids = torch.load(ids_cache, weights_only=True) if ids_cache.is_file() else None
     # a cache from other images or another codec is recomputed (its first ids would differ)
@@ -215,6 +216,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--corpus", required=True, help="corpus directory (manifest.jsonl + images)")
     parser.add_argument("--out", required=True, help="where the codec with the new decoder is saved")
     parser.add_argument("--work", default="work/image-decoder-refit", help="checkpoint and caches")
+    parser.add_argument(
+        "--image-cache", default=None,
+        help="directory of the decoded-image caches, shareable between runs (default: --work)",
+    )
     parser.add_argument(
         "--override", default="",
         help="JSON of decoder fields, e.g. '{\"decoder_channels\": [64, 128]}' (a resized "

@@ -82,8 +82,9 @@ def pretrain(args: argparse.Namespace) -> ImageCodec:
         raise TmtError("stage 1 trains the 'cnn' encoder; drop encoder from --override")
     corpus, work = Path(args.corpus), Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
-    images = cached_images(corpus, "train", cfg.image_size, work, args.limit)
-    valid = cached_images(corpus, "valid", cfg.image_size, work, 512)
+    cache = Path(args.image_cache) if args.image_cache else work
+    images = cached_images(corpus, "train", cfg.image_size, cache, args.limit)
+    valid = cached_images(corpus, "valid", cfg.image_size, cache, 512)
     records = read_manifest(corpus, ("train",))[: args.limit]
     vocab, targets = caption_targets([r.get("caption", "") for r in records])
     valid_records = read_manifest(corpus, ("valid",))[:512]
@@ -156,6 +157,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--corpus", required=True, help="corpus directory (manifest.jsonl + images)")
     parser.add_argument("--out", required=True, help="where the codec with this encoder is saved")
     parser.add_argument("--work", default="work/image-encoder-train", help="checkpoint and image caches")
+    parser.add_argument(
+        "--image-cache", default=None,
+        help="directory of the decoded-image caches, shareable between runs (default: --work)",
+    )
     parser.add_argument("--preset", choices=sorted(PRESETS), default="tiny")
     parser.add_argument("--override", default="", help="JSON of config fields for the whole codec")
     parser.add_argument("--steps", type=int, default=800)

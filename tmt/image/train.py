@@ -277,16 +277,20 @@ def validate_and_checkpoint(
 
 
 def cached_images(
-    corpus: Path, split: str, size: int, work: Path, limit: int | None
+    corpus: Path, split: str, size: int, directory: Path, limit: int | None
 ) -> torch.Tensor:
-    cache = work / f"images-{split}-{size}-{limit or 'all'}.pt"
+    """The split's images as uint8 (N, 3, size, size), decoded once into `directory`."""
+    cache = directory / f"images-{split}-{size}-{limit or 'all'}.pt"
     if cache.is_file():
         return torch.load(cache, weights_only=True)
     records = read_manifest(corpus, (split,))[:limit]
     if not records:
         raise TmtError(f"{corpus} has no images in split {split!r}")
     images = load_images_uint8(corpus, records, size, progress=True)
-    torch.save(images, cache)
+    directory.mkdir(parents=True, exist_ok=True)
+    partial = cache.with_suffix(f".{os.getpid()}.partial")  # runs may share a cache directory
+    torch.save(images, partial)
+    partial.replace(cache)
     return images
 
 
@@ -315,8 +319,9 @@ def train(args: argparse.Namespace) -> ImageCodec:
     work, out = Path(args.work), Path(args.out)
     work.mkdir(parents=True, exist_ok=True)
     corpus = Path(args.corpus)
-    train_images = cached_images(corpus, "train", cfg.image_size, work, args.limit)
-    valid_images = cached_images(corpus, "valid", cfg.image_size, work, 512)
+    cache = Path(args.image_cache) if args.image_cache else work
+    train_images = cached_images(corpus, "train", cfg.image_size, cache, args.limit)
+    valid_images = cached_images(corpus, "valid", cfg.image_size, cache, 512)
 
     words: torch.Tensor | None = None
     vocab: list[str] = []
@@ -404,6 +409,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", required=True, help="where the trained codec is saved")
     parser.add_argument(
         "--work", default="work/image-codec-train", help="checkpoints and image caches"
+    )
+    parser.add_argument(
+        "--image-cache", default=None,
+        help="directory of the decoded-image caches, shareable between runs (default: --work)",
     )
     parser.add_argument("--preset", choices=sorted(PRESETS), default="tiny")
     parser.add_argument(
