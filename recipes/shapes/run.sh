@@ -5,7 +5,8 @@
 #   bash recipes/shapes/run.sh image-codec      # named steps only (see STEPS below)
 # Settings (environment): CORPUS, STORE, OMP_NUM_THREADS (default 2), IMAGE_WORK (the image
 # codec's scratch, default work), IMAGE_OUT (where the finished image codec goes, default
-# tokenizers/image), IMAGE_THREADS (the image codec's torch threads, default 2).
+# tokenizers/image), IMAGE_THREADS (the image codec's torch threads, default 2; the decoder
+# refit's: REFIT_THREADS, default 1).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 TMT=${TMT:-.venv/bin/tmt}
@@ -55,10 +56,12 @@ image-codec() {
   stage2 "$w/image-encoder" "$w/image-codec-2a" 1e-3 0.3
   stage2 "$w/image-codec-2a" "$w/image-codec-2b" 5e-4 0.3
   stage2 "$w/image-codec-2b" "$w/image-codec-2c" 5e-4 1.0
+  # (the shipped decoder was refitted on 1 thread; the thread count changes the float rounding,
+  # so 1 thread reproduces it; the codes, and so the token store, do not depend on it)
   [ -f "$w/image-codec-2d/config.json" ] || $PY -m tmt.image.refit_decoder \
     --codec "$w/image-codec-2c" --corpus "$CORPUS" --out "$w/image-codec-2d" \
-    --work "$w/image-codec-2d-train" --image-cache "$w/image-cache" --steps 1500 --lr 3e-4 \
-    --perceptual-weight 1.0 --threads "$t" --seed 0
+    --work "$w/image-codec-2d-train" --image-cache "$w/image-cache" --steps 3000 --lr 3e-4 \
+    --perceptual-weight 1.0 --threads "${REFIT_THREADS:-1}" --seed 0
   mkdir -p "$(dirname "$IMAGE_OUT")"
   cp -r "$w/image-codec-2d" "$IMAGE_OUT"
 }

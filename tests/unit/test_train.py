@@ -171,3 +171,44 @@ def test_model_override_updates_the_files_model_mapping(tmp_path):
     config = TrainConfig.load(path, {"model": {"dropout_p": 0.0}, "max_steps": 7})
     assert config.model == {"model_dim": 64, "num_attn_heads": 4, "dropout_p": 0.0}
     assert config.max_steps == 7
+
+
+def test_image_embeddings_start_from_the_codec_codebook(tmp_path):
+    from tmt.image.codec import ImageCodec
+    from tmt.image.config import ImageCodecConfig
+    from tmt.train.loop import build_translator
+
+    codec_config = ImageCodecConfig(
+        image_size=16, patch_size=8, vit_dim=16, vit_layers=1, vit_heads=2, qformer_dim=16,
+        qformer_layers=1, qformer_heads=2, num_queries=4, code_dim=8, codebook_size=30,
+        bridge_dim=16, bridge_layers=1, bridge_heads=2, latent_channels=8,
+        decoder_channels=(16,), decoder_norm_groups=8,
+    )
+    ImageCodec(codec_config).save(tmp_path / "codec")
+    codes = ImageCodec.load(tmp_path / "codec").quantizer.lookup(torch.arange(30)[None])[0]
+
+    torch.manual_seed(0)
+    plain = build_translator(config(tmp_path), VOCAB)
+    torch.manual_seed(0)  # the same random initialisation
+    seeded = build_translator(config(tmp_path, image_embeddings_from=str(tmp_path / "codec")), VOCAB)
+    before = plain.model.encoder_frontend.embed.weight.detach()
+    after = seeded.model.encoder_frontend.embed.weight.detach()
+    rows = seeded.vocab.id_range(Modality.IMAGE)
+    image = after[rows.start : rows.stop]
+    # the codes' angles are kept, each row keeps its random initialisation's norm
+    cosine = torch.nn.functional.normalize(image, dim=-1)
+    unit = torch.nn.functional.normalize(codes, dim=-1)
+    assert torch.allclose(cosine @ cosine.T, unit @ unit.T, atol=1e-5)
+    assert torch.allclose(image.norm(dim=-1), before[rows.start : rows.stop].norm(dim=-1), atol=1e-5)
+    others = torch.ones(len(before), dtype=torch.bool)
+    others[rows.start : rows.stop] = False
+    assert torch.equal(after[others], before[others])
+    # the tied output layer and the decoder's input read the same table
+    assert seeded.model.decoder_frontend.embed.weight.data_ptr() == after.data_ptr()
+
+    with pytest.raises(TmtError, match="30 image code vectors for a vocabulary of 24"):
+        Translator(plain.config, type(plain.vocab)(speech_size=20, image_size=24, text_size=40)
+                   ).init_code_embeddings(Modality.IMAGE, codes)
+    with pytest.raises(TmtError, match="init_from continues one"):
+        build_translator(config(tmp_path, image_embeddings_from=str(tmp_path / "codec"),
+                                init_from=str(tmp_path / "x")), VOCAB)

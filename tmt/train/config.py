@@ -41,6 +41,10 @@ class TrainConfig:
     init_from: str | None = None
     """A translator checkpoint directory to fine-tune from (e.g. the pre-trained model)."""
 
+    image_embeddings_from: str | None = None
+    """An image codec directory (a new model only): the image ids' rows of the embedding table
+    start from its codebook (:meth:`~tmt.translator.model.Translator.init_code_embeddings`)."""
+
     directions: list[str] = field(default_factory=lambda: [f"{s}-{t}" for s, t in DIRECTIONS])
     """Directions trained, as ``source-target``; the loss is summed over them."""
 

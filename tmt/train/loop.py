@@ -129,6 +129,8 @@ def make_optimizer(model: torch.nn.Module, config: TrainConfig) -> torch.optim.A
 
 def build_translator(config: TrainConfig, vocab_sizes: Mapping[str, int]) -> Translator:
     """The model a run starts from: a preset, a BERT init, or a checkpoint to fine-tune."""
+    if config.init_from and config.image_embeddings_from:
+        raise TmtError("image_embeddings_from initialises a new model; init_from continues one")
     if config.init_from:
         translator = Translator.load(config.init_from)
         expected = Vocabulary.from_sizes(vocab_sizes)
@@ -149,6 +151,14 @@ def build_translator(config: TrainConfig, vocab_sizes: Mapping[str, int]) -> Tra
     translator = Translator(tconfig, Vocabulary.from_sizes(vocab_sizes))
     if config.init_from_bert:
         load_bert_weights(translator, config.init_from_bert)
+    if config.image_embeddings_from:
+        from tmt.image.codec import ImageCodec
+
+        codec = ImageCodec.load(config.image_embeddings_from)
+        ids = torch.arange(codec.config.codebook_size)
+        translator.init_code_embeddings(
+            Modality.IMAGE, codec.quantizer.lookup(ids[None])[0], seed=config.seed
+        )
     return translator
 
 

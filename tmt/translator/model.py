@@ -178,6 +178,33 @@ class Translator(nn.Module):
     def num_parameters(self) -> int:
         return sum(p.numel() for p in {id(p): p for p in self.parameters()}.values())
 
+    # -- initialisation -------------------------------------------------------------------
+
+    @torch.no_grad()
+    def init_code_embeddings(self, modality: Modality, vectors: Tensor, seed: int = 0) -> None:
+        """Start ``modality``'s rows of the shared embedding table (inputs, and the tied output
+        layer) from its codec's code vectors ``(codes, dim)``, e.g. an image codebook: a fixed
+        random orthonormal map to ``model_dim`` keeps their angles, and each row keeps the norm
+        of the random initialisation. Codes the codec treats as alike then start alike, instead
+        of as unrelated symbols the model must learn one by one from their contexts."""
+        modality = Modality.parse(modality)
+        rows = self.vocab.id_range(modality)
+        codes, dim = vectors.shape
+        model_dim = self.config.model_dim
+        if codes != len(rows):
+            raise TmtError(
+                f"{codes} {modality.value} code vectors for a vocabulary of {len(rows)} "
+                f"{modality.value} ids"
+            )
+        if dim > model_dim:
+            raise TmtError(f"code vectors of dimension {dim} exceed model_dim {model_dim}")
+        generator = torch.Generator().manual_seed(seed)
+        basis, _ = torch.linalg.qr(torch.randn(model_dim, dim, generator=generator))
+        mapped = F.normalize(vectors.float(), dim=-1) @ basis.T  # (codes, model_dim), unit rows
+        weight: Tensor = self.model.encoder_frontend.embed.weight  # type: ignore[union-attr,assignment]
+        norm = weight[rows.start : rows.stop].norm(dim=-1, keepdim=True)
+        weight[rows.start : rows.stop] = (mapped * norm).to(weight.dtype)
+
     # -- persistence ----------------------------------------------------------------------
 
     def save(self, directory: str | Path, *, fp16: bool = False) -> None:
