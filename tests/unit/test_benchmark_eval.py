@@ -190,6 +190,12 @@ def test_shapes_eval_keeps_every_output(setup, tmp_path):
                  "--save-outputs", str(tmp_path / "outs")]) == 0  # the repo's image judge
     scores = json.loads(report.read_text())["test"]["directions"]
     assert set(scores) == {"image-text", "text-image"}
+    for direction in scores.values():  # exact per number of objects, weighted back to exact
+        counts = {str(n): sum(len(x.attributes["objects"]) == n for x in test) for n in (1, 2)}
+        by = direction["exact_by_objects"]
+        assert set(by) == {n for n, k in counts.items() if k}
+        total = sum(by[n] * counts[n] for n in by) / len(test)
+        assert total == pytest.approx(direction["attributes"]["exact"])
     texts = json.loads((tmp_path / "outs/test/image-text/outputs.json").read_text())
     assert [r["source"] for r in texts] == [x.id for x in test]
     assert [r["reference"] for r in texts] == [x.caption for x in test]

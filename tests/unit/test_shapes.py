@@ -20,6 +20,7 @@ from tmt.data.shapes_world import (
     attribute_accuracy,
     captions,
     compare_records,
+    exact_by_object_count,
     is_compositional,
     jsgf_grammar,
     parse_caption,
@@ -138,6 +139,9 @@ def test_compare_records_scores_each_attribute() -> None:
     acc = attribute_accuracy([wrong_colour, None], [ref, ref])
     assert acc["colour"] == 1 / 4 and acc["shape"] == 2 / 4 and acc["relation"] == 1 / 2
     assert acc["exact"] == 0.0
+    one = {"objects": [ref["objects"][0]], "position": "at the top"}
+    by = exact_by_object_count([inverse, wrong_colour, one, None], [ref, ref, one, one])
+    assert by == {"1": 0.5, "2": 0.5}
 
 
 def test_cli_size_zero_is_one_line_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

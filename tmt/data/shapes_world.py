@@ -203,6 +203,22 @@ def attribute_accuracy(preds: Sequence[Record | None], refs: Sequence[Record]) -
     return out
 
 
+def exact_by_object_count(
+    preds: Sequence[Record | None], refs: Sequence[Record]
+) -> dict[str, float]:
+    """``exact`` (every attribute right) per number of objects in the reference scene, e.g.
+    ``{"1": 0.99, "2": 0.70}``: two-object scenes add which attributes go with which object."""
+    if len(preds) != len(refs):
+        raise ValueError(f"{len(preds)} predictions for {len(refs)} references")
+    right: dict[str, list[int]] = {}
+    for pred, ref in zip(preds, refs, strict=True):
+        scores = compare_records(pred, ref)
+        right.setdefault(str(len(ref["objects"])), []).append(
+            int(all(c == t for c, t in scores.values()))
+        )
+    return {n: sum(v) / len(v) for n, v in sorted(right.items())}
+
+
 # -- sampling ------------------------------------------------------------------------------
 
 _ALL_PAIRS = [(c, s) for c in COLOURS for s in SHAPES]

@@ -24,7 +24,7 @@ from tqdm import tqdm
 
 from tmt.bundle import REPO_ROOT, Bundle
 from tmt.data.shapes import ShapesExample, read_corpus
-from tmt.data.shapes_world import attribute_accuracy, parse_caption
+from tmt.data.shapes_world import attribute_accuracy, exact_by_object_count, parse_caption
 from tmt.errors import TmtError
 from tmt.eval.benchmark import save_index, save_media
 from tmt.modality import DIRECTIONS, Modality
@@ -152,7 +152,9 @@ def _score(
     if target is T:
         out: dict[str, Any] = {"wer": _wer(outputs, [x.caption for x in items])}
         out.update(caption_metrics(outputs, [x.captions for x in items]))
-        out["attributes"] = attribute_accuracy([parse_caption(h) for h in outputs], refs)
+        parsed = [parse_caption(h) for h in outputs]
+        out["attributes"] = attribute_accuracy(parsed, refs)
+        out["exact_by_objects"] = exact_by_object_count(parsed, refs)
         out["examples"] = outputs[:3]
         return out, outputs
     if target is S:
@@ -161,13 +163,17 @@ def _score(
 
             judges["speech"] = SpeechJudge(Path(items[0].image).parents[1] / "grammar.jsgf")
         transcripts = [judges["speech"].transcribe(w, 16000) for w in outputs]
+        parsed = [parse_caption(h) for h in transcripts]
         return {
             "judge_wer": _wer(transcripts, [x.caption for x in items]),
-            "attributes": attribute_accuracy([parse_caption(h) for h in transcripts], refs),
+            "attributes": attribute_accuracy(parsed, refs),
+            "exact_by_objects": exact_by_object_count(parsed, refs),
             "examples": transcripts[:3],
         }, transcripts
     if "image" not in judges:
         from tmt.eval.image_judge import ImageJudge
 
         judges["image"] = ImageJudge.load(judge_dir)
-    return {"attributes": attribute_accuracy(judges["image"].predict(outputs), refs)}, []
+    judged = judges["image"].predict(outputs)
+    return {"attributes": attribute_accuracy(judged, refs),
+            "exact_by_objects": exact_by_object_count(judged, refs)}, []
