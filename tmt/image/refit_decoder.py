@@ -30,8 +30,10 @@ from tmt.image.config import ImageCodecConfig
 from tmt.image.dataset import to_unit_range
 from tmt.image.train import (
     TrainOptions,
+    add_image_cache_option,
     batch_indices,
     cached_images,
+    image_cache_dir,
     codec_optimizer,
     evaluate,
     lr_at,
@@ -141,7 +143,7 @@ def refit(args: argparse.Namespace) -> ImageCodec:
     del source
     work, out, corpus = Path(args.work), Path(args.out), Path(args.corpus)
     work.mkdir(parents=True, exist_ok=True)
-    cache = Path(args.image_cache) if args.image_cache else work
+    cache = image_cache_dir(args)
     train_images = cached_images(corpus, "train", codec.image_size, cache, args.limit)
     valid_images = cached_images(corpus, "valid", codec.image_size, cache, 512)
     ids_cache = work / "train-ids.pt"
@@ -216,10 +218,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--corpus", required=True, help="corpus directory (manifest.jsonl + images)")
     parser.add_argument("--out", required=True, help="where the codec with the new decoder is saved")
     parser.add_argument("--work", default="work/image-decoder-refit", help="checkpoint and caches")
-    parser.add_argument(
-        "--image-cache", default=None,
-        help="directory of the decoded-image caches, shareable between runs (default: --work)",
-    )
+    add_image_cache_option(parser)
     parser.add_argument(
         "--override", default="",
         help="JSON of decoder fields, e.g. '{\"decoder_channels\": [64, 128]}' (a resized "

@@ -31,8 +31,10 @@ from tmt.image.dataset import read_manifest, to_unit_range
 from tmt.image.modules import ConvEncoder
 from tmt.image.train import (
     TrainOptions,
+    add_image_cache_option,
     batch_indices,
     cached_images,
+    image_cache_dir,
     lr_at,
     run_cli,
     save_checkpoint,
@@ -82,7 +84,7 @@ def pretrain(args: argparse.Namespace) -> ImageCodec:
         raise TmtError("stage 1 trains the 'cnn' encoder; drop encoder from --override")
     corpus, work = Path(args.corpus), Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
-    cache = Path(args.image_cache) if args.image_cache else work
+    cache = image_cache_dir(args)
     images = cached_images(corpus, "train", cfg.image_size, cache, args.limit)
     valid = cached_images(corpus, "valid", cfg.image_size, cache, 512)
     records = read_manifest(corpus, ("train",))[: args.limit]
@@ -157,10 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--corpus", required=True, help="corpus directory (manifest.jsonl + images)")
     parser.add_argument("--out", required=True, help="where the codec with this encoder is saved")
     parser.add_argument("--work", default="work/image-encoder-train", help="checkpoint and image caches")
-    parser.add_argument(
-        "--image-cache", default=None,
-        help="directory of the decoded-image caches, shareable between runs (default: --work)",
-    )
+    add_image_cache_option(parser)
     parser.add_argument("--preset", choices=sorted(PRESETS), default="tiny")
     parser.add_argument("--override", default="", help="JSON of config fields for the whole codec")
     parser.add_argument("--steps", type=int, default=800)

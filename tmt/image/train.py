@@ -276,6 +276,19 @@ def validate_and_checkpoint(
         save_checkpoint({**state(), "elapsed": seconds}, checkpoint)
 
 
+def add_image_cache_option(parser: argparse.ArgumentParser) -> None:
+    """``--image-cache DIR`` of the image trainers (stage 1, stage 2, the decoder refit)."""
+    parser.add_argument(
+        "--image-cache", default=None,
+        help="directory of the decoded-image caches, shareable between runs (default: --work)",
+    )
+
+
+def image_cache_dir(args: argparse.Namespace) -> Path:
+    """Where :func:`cached_images` keeps the decoded images: ``--image-cache``, else ``--work``."""
+    return Path(args.image_cache or args.work)
+
+
 def cached_images(
     corpus: Path, split: str, size: int, directory: Path, limit: int | None
 ) -> torch.Tensor:
@@ -319,7 +332,7 @@ def train(args: argparse.Namespace) -> ImageCodec:
     work, out = Path(args.work), Path(args.out)
     work.mkdir(parents=True, exist_ok=True)
     corpus = Path(args.corpus)
-    cache = Path(args.image_cache) if args.image_cache else work
+    cache = image_cache_dir(args)
     train_images = cached_images(corpus, "train", cfg.image_size, cache, args.limit)
     valid_images = cached_images(corpus, "valid", cfg.image_size, cache, 512)
 
@@ -410,10 +423,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--work", default="work/image-codec-train", help="checkpoints and image caches"
     )
-    parser.add_argument(
-        "--image-cache", default=None,
-        help="directory of the decoded-image caches, shareable between runs (default: --work)",
-    )
+    add_image_cache_option(parser)
     parser.add_argument("--preset", choices=sorted(PRESETS), default="tiny")
     parser.add_argument(
         "--codebook-size", type=int, default=0, help="override the preset's codebook size"
