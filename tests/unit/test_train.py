@@ -174,23 +174,18 @@ def test_model_override_updates_the_files_model_mapping(tmp_path):
 
 
 def test_image_embeddings_start_from_the_codec_codebook(tmp_path):
+    from tmt.data.fixtures import write_tiny_codecs
     from tmt.image.codec import ImageCodec
-    from tmt.image.config import ImageCodecConfig
     from tmt.train.loop import build_translator
 
-    codec_config = ImageCodecConfig(
-        image_size=16, patch_size=8, vit_dim=16, vit_layers=1, vit_heads=2, qformer_dim=16,
-        qformer_layers=1, qformer_heads=2, num_queries=4, code_dim=8, codebook_size=30,
-        bridge_dim=16, bridge_layers=1, bridge_heads=2, latent_channels=8,
-        decoder_channels=(16,), decoder_norm_groups=8,
-    )
-    ImageCodec(codec_config).save(tmp_path / "codec")
-    codes = ImageCodec.load(tmp_path / "codec").quantizer.lookup(torch.arange(30)[None])[0]
+    codec_dir = write_tiny_codecs(tmp_path / "codecs") / "image"  # 24 codes
+    codes = ImageCodec.load(codec_dir).quantizer.lookup(torch.arange(24)[None])[0]
+    sizes = {**VOCAB, "image": 24}
 
     torch.manual_seed(0)
-    plain = build_translator(config(tmp_path), VOCAB)
+    plain = build_translator(config(tmp_path), sizes)
     torch.manual_seed(0)  # the same random initialisation
-    seeded = build_translator(config(tmp_path, image_embeddings_from=str(tmp_path / "codec")), VOCAB)
+    seeded = build_translator(config(tmp_path, image_embeddings_from=str(codec_dir)), sizes)
     before = plain.model.encoder_frontend.embed.weight.detach()
     after = seeded.model.encoder_frontend.embed.weight.detach()
     rows = seeded.vocab.id_range(Modality.IMAGE)
@@ -206,9 +201,8 @@ def test_image_embeddings_start_from_the_codec_codebook(tmp_path):
     # the tied output layer and the decoder's input read the same table
     assert seeded.model.decoder_frontend.embed.weight.data_ptr() == after.data_ptr()
 
-    with pytest.raises(TmtError, match="30 image code vectors for a vocabulary of 24"):
-        Translator(plain.config, type(plain.vocab)(speech_size=20, image_size=24, text_size=40)
-                   ).init_code_embeddings(Modality.IMAGE, codes)
+    with pytest.raises(TmtError, match="24 image code vectors for a vocabulary of 30"):
+        build_translator(config(tmp_path, image_embeddings_from=str(codec_dir)), VOCAB)
     with pytest.raises(TmtError, match="init_from continues one"):
-        build_translator(config(tmp_path, image_embeddings_from=str(tmp_path / "codec"),
+        build_translator(config(tmp_path, image_embeddings_from=str(codec_dir),
                                 init_from=str(tmp_path / "x")), VOCAB)
