@@ -134,3 +134,36 @@ def test_bert_interop_reproduces_hidden_states(tmp_path):
     enc_q = ours.model.encoder.layers[0].self_attn.q_proj.weight
     dec_q = ours.model.decoder.layers[0].self_attn.q_proj.weight
     assert torch.equal(enc_q, dec_q)
+
+
+def test_image_grid_positions(micro_config, tiny_vocab, tmp_path):
+    grid_config = TranslatorConfig.from_dict({**micro_config.to_dict(), "image_grid": [8, 4]})
+    assert grid_config.image_grid == (8, 4)
+    torch.manual_seed(0)
+    model = Translator(grid_config, tiny_vocab).eval()
+    frontend = model.model.encoder_frontend
+    ex = _examples()
+    source = model.source_ids(IM, ex[0][IM]).unsqueeze(0)  # BOS + 32 image ids + EOS
+    types = frontend.type_ids[source]
+    grid = frontend.grid_embeddings(types, BatchLayout.of(source), None)[0]
+    assert grid[0].abs().sum() == 0 and grid[-1].abs().sum() == 0  # BOS, EOS: no grid
+    col, row = frontend.col_embed.weight, frontend.row_embed.weight
+    assert torch.allclose(grid[1], row[0] + col[0])  # first code: cell (0, 0)
+    assert torch.allclose(grid[1 + 4 * 2 + 3], row[2] + col[3])  # cell (2, 3)
+    text = model.source_ids(T, ex[0][T]).unsqueeze(0)
+    assert frontend.grid_embeddings(frontend.type_ids[text], BatchLayout.of(text), None).abs().sum() == 0
+    # incremental (cached) greedy decoding places each generated code in its cell: the
+    # teacher-forced forward pass over the generated image predicts the same ids
+    text_src = (T, ex[0][T])
+    out = generate(model, [text_src], IM, DecodingOptions(strategy="greedy"))[0]
+    assert len(out) == 32
+    src = model.source_ids(T, ex[0][T]).unsqueeze(0)
+    dec_in, _ = model.target_ids(IM, out)
+    with model.output_restricted_to(IM), torch.no_grad():
+        logits = model.model(src, BatchLayout.of(src), dec_in.unsqueeze(0), BatchLayout.of(dec_in.unsqueeze(0)))
+    codes = tiny_vocab.id_range(IM)  # image length is fixed: the generator never ends early
+    assert torch.equal(logits[0, : len(out), codes.start : codes.stop].argmax(-1), out)
+    model.save(tmp_path / "ckpt")  # the checkpoint keeps the grid
+    assert Translator.load(tmp_path / "ckpt").config.image_grid == (8, 4)
+    with pytest.raises(TmtError, match="image_grid must be two positive integers"):
+        TranslatorConfig.from_dict({"image_grid": [8]})

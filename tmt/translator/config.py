@@ -30,6 +30,11 @@ class TranslatorConfig:
     num_types: int = 3
     """Modality-type embedding rows (text=0, speech=1, image=2)."""
 
+    image_grid: tuple[int, int] | None = None
+    """``(rows, cols)`` of the image codec's codes when they are a raster of picture regions
+    (tmt-shapes' codec: 8 × 4): image tokens then get learned row and column embeddings as
+    well as the shared positions. ``None``: positions only (SEED's global queries)."""
+
     dropout_p: float = 0.1
     """Dropout on embeddings, attention outputs and FFN outputs (BERT's hidden dropout)."""
 
@@ -48,6 +53,12 @@ class TranslatorConfig:
         unknown = sorted(set(data) - known)
         if unknown:
             raise TmtError(f"unknown translator config keys: {', '.join(unknown)}")
+        data = dict(data)
+        if data.get("image_grid") is not None:
+            grid = data["image_grid"]
+            if len(grid) != 2 or not all(isinstance(n, int) and n > 0 for n in grid):
+                raise TmtError(f"image_grid must be two positive integers [rows, cols], got {grid!r}")
+            data["image_grid"] = (grid[0], grid[1])
         return cls(**data)
 
 

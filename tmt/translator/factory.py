@@ -105,6 +105,7 @@ class TranslatorFactory:
             config.num_types,
             layer_norm_eps=config.layer_norm_eps,
             dropout_p=config.dropout_p,
+            image_grid=config.image_grid,
         )
 
     def create_attention(self, causal: bool) -> StandardMultiheadAttention:
