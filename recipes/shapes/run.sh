@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The default bundle from scratch, on CPU, seed 0: corpus -> codecs -> token store -> translator
 # -> bundle (checkpoints/shapes). Each step skips work already done (rerun to resume).
-#   bash recipes/shapes/run.sh                  # every step, in order
-#   bash recipes/shapes/run.sh image-codec      # named steps only (see STEPS below)
+#   bash recipes/shapes/run.sh                  # the model's steps, in order (STEPS below)
+#   bash recipes/shapes/run.sh image-codec      # named steps only (STEPS or EXTRA_STEPS)
+# The image judge (step "judge") is a measuring instrument for `tmt eval`, not part of the
+# model; it ships in checkpoints/judges/image and is retrained only when named.
 # Settings (environment): CORPUS, STORE, OMP_NUM_THREADS (default 2), IMAGE_WORK (the image
 # codec's scratch, default work), IMAGE_OUT (where the finished image codec goes, default
 # tokenizers/image), IMAGE_THREADS (the image codec's torch threads, default 2; the decoder
@@ -17,7 +19,8 @@ IMAGE_WORK=${IMAGE_WORK:-work}
 IMAGE_OUT=${IMAGE_OUT:-tokenizers/image}
 IMAGE_THREADS=${IMAGE_THREADS:-2}
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
-STEPS=(corpus judge speech-codec image-codec text-tokenizer store translator bundle)
+STEPS=(corpus speech-codec image-codec text-tokenizer store translator bundle)
+EXTRA_STEPS=(judge)
 
 corpus() {  # tmt-shapes, 20k examples
   [ -f "$CORPUS/manifest.jsonl" ] || $TMT data shapes --out "$CORPUS" --size 20000 --seed 0
@@ -84,8 +87,8 @@ bundle() {
 
 if [ $# -eq 0 ]; then set -- "${STEPS[@]}"; fi
 for step in "$@"; do
-  if [[ " ${STEPS[*]} " != *" $step "* ]]; then
-    echo "run.sh: unknown step '$step' (steps: ${STEPS[*]})" >&2
+  if [[ " ${STEPS[*]} ${EXTRA_STEPS[*]} " != *" $step "* ]]; then
+    echo "run.sh: unknown step '$step' (steps: ${STEPS[*]} ${EXTRA_STEPS[*]})" >&2
     exit 2
   fi
 done

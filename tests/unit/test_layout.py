@@ -1,4 +1,4 @@
-"""The repo's tokenizers/ folder (codec artefacts) must never shadow HuggingFace tokenizers."""
+"""Repository layout: artefact folders, HuggingFace tokenizers not shadowed, the recipe entry point."""
 
 import subprocess
 import sys
@@ -17,3 +17,14 @@ def test_hf_tokenizers_is_not_shadowed_from_the_repo_root():
 def test_artefact_folders_hold_no_python():
     for folder in ("tokenizers", "checkpoints"):
         assert not list((ROOT / folder).rglob("*.py")), f"{folder}/ must hold no Python files"
+
+
+def test_shapes_recipe_checks_every_step_name_before_running_any():
+    # "corpus" would start a 20-minute job: an unknown name later on the line must stop
+    # the script first
+    done = subprocess.run(["bash", "recipes/shapes/run.sh", "corpus", "bogus"], cwd=ROOT,
+                          capture_output=True, text=True, env={"PATH": "/usr/bin:/bin",
+                                                               "TMT": "false", "PY": "false"})
+    assert done.returncode == 2
+    assert "unknown step 'bogus'" in done.stderr and "image-codec" in done.stderr
+    assert "== corpus" not in done.stdout
