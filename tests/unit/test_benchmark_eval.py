@@ -196,6 +196,8 @@ def test_shapes_eval_keeps_every_output(setup, tmp_path):
         assert set(by) == {n for n, k in counts.items() if k}
         total = sum(by[n] * counts[n] for n in by) / len(test)
         assert total == pytest.approx(direction["attributes"]["exact"])
+        wrong = round((1 - direction["attributes"]["exact"]) * len(test))
+        assert sum(direction["errors"].values()) == wrong  # each wrong scene has one kind
     texts = json.loads((tmp_path / "outs/test/image-text/outputs.json").read_text())
     assert [r["source"] for r in texts] == [x.id for x in test]
     assert [r["reference"] for r in texts] == [x.caption for x in test]

@@ -20,6 +20,7 @@ from tmt.data.shapes_world import (
     attribute_accuracy,
     captions,
     compare_records,
+    error_kinds,
     exact_by_object_count,
     is_compositional,
     jsgf_grammar,
@@ -142,6 +143,13 @@ def test_compare_records_scores_each_attribute() -> None:
     one = {"objects": [ref["objects"][0]], "position": "at the top"}
     by = exact_by_object_count([inverse, wrong_colour, one, None], [ref, ref, one, one])
     assert by == {"1": 0.5, "2": 0.5}
+    swapped = {"objects": ref["objects"][::-1], "relation": "above"}  # the blue star on top
+    repeated = {"objects": [ref["objects"][0]] * 2, "relation": "above"}
+    other_axis = {"objects": ref["objects"], "relation": "to the right of"}
+    preds = [inverse, swapped, repeated, other_axis, wrong_colour, one, None]
+    kinds = error_kinds(preds, [ref] * 7)
+    assert kinds == {"unparsed": 1, "count": 1, "swapped": 1, "repeated object": 1,
+                     "relation": 1, "attributes": 1}
 
 
 def test_cli_size_zero_is_one_line_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -219,6 +219,46 @@ def exact_by_object_count(
     return {n: sum(v) / len(v) for n, v in sorted(right.items())}
 
 
+ERROR_KINDS = ("unparsed", "count", "swapped", "repeated object", "relation", "attributes")
+"""What :func:`error_kind` calls a wrong prediction (see there)."""
+
+
+def error_kind(pred: Record | None, ref: Record) -> str | None:
+    """``None`` when every attribute is right, else what went wrong, the first that applies:
+
+    ``unparsed`` (no caption of the grammar), ``count`` (another number of objects),
+    ``swapped`` (the two right objects, on the right axis, in each other's places: the
+    left one called right, or the upper one lower), ``repeated object`` (one object named
+    twice for two different ones), ``relation`` (the two right objects on the other axis),
+    ``attributes`` (a size, colour, shape or one-object position wrong).
+    """
+    if all(c == t for c, t in compare_records(pred, ref).values()):
+        return None
+    if pred is None:
+        return "unparsed"
+    if len(pred["objects"]) != len(ref["objects"]):
+        return "count"
+    if len(ref["objects"]) == 2:
+        p, r = canonical_record(pred), canonical_record(ref)
+        p_objs, r_objs = p["objects"], r["objects"]
+        if p_objs[0] == p_objs[1] and r_objs[0] != r_objs[1]:
+            return "repeated object"
+        if sorted(map(str, p_objs)) == sorted(map(str, r_objs)):  # the same two objects
+            return "swapped" if p["relation"] == r["relation"] else "relation"
+    return "attributes"
+
+
+def error_kinds(preds: Sequence[Record | None], refs: Sequence[Record]) -> dict[str, int]:
+    """How many predictions went wrong in each way of :func:`error_kind` (zeros kept)."""
+    if len(preds) != len(refs):
+        raise ValueError(f"{len(preds)} predictions for {len(refs)} references")
+    counts = dict.fromkeys(ERROR_KINDS, 0)
+    for pred, ref in zip(preds, refs, strict=True):
+        if (kind := error_kind(pred, ref)) is not None:
+            counts[kind] += 1
+    return counts
+
+
 # -- sampling ------------------------------------------------------------------------------
 
 _ALL_PAIRS = [(c, s) for c in COLOURS for s in SHAPES]

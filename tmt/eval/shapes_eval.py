@@ -24,7 +24,12 @@ from tqdm import tqdm
 
 from tmt.bundle import REPO_ROOT, Bundle
 from tmt.data.shapes import ShapesExample, read_corpus
-from tmt.data.shapes_world import attribute_accuracy, exact_by_object_count, parse_caption
+from tmt.data.shapes_world import (
+    attribute_accuracy,
+    error_kinds,
+    exact_by_object_count,
+    parse_caption,
+)
 from tmt.errors import TmtError
 from tmt.eval.benchmark import save_index, save_media
 from tmt.modality import DIRECTIONS, Modality
@@ -155,6 +160,7 @@ def _score(
         parsed = [parse_caption(h) for h in outputs]
         out["attributes"] = attribute_accuracy(parsed, refs)
         out["exact_by_objects"] = exact_by_object_count(parsed, refs)
+        out["errors"] = error_kinds(parsed, refs)
         out["examples"] = outputs[:3]
         return out, outputs
     if target is S:
@@ -168,6 +174,7 @@ def _score(
             "judge_wer": _wer(transcripts, [x.caption for x in items]),
             "attributes": attribute_accuracy(parsed, refs),
             "exact_by_objects": exact_by_object_count(parsed, refs),
+            "errors": error_kinds(parsed, refs),
             "examples": transcripts[:3],
         }, transcripts
     if "image" not in judges:
@@ -176,4 +183,5 @@ def _score(
         judges["image"] = ImageJudge.load(judge_dir)
     judged = judges["image"].predict(outputs)
     return {"attributes": attribute_accuracy(judged, refs),
-            "exact_by_objects": exact_by_object_count(judged, refs)}, []
+            "exact_by_objects": exact_by_object_count(judged, refs),
+            "errors": error_kinds(judged, refs)}, []
