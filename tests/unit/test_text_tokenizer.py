@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -10,6 +12,7 @@ import torch
 from tmt.errors import TmtError
 from tmt.modality import Codec, Modality
 from tmt.text import TextTokenizer, normalize_text
+from tmt.text.wordpiece import learn_wordpiece
 
 CAPTIONS = [
     "A red circle on the left.",
@@ -54,6 +57,28 @@ def test_train_wordpiece_round_trip() -> None:
         assert tok.decode(ids) == normalize_text(caption)
     # Word-pieces are joined back into words: an unseen word made of seen letters.
     assert tok.decode(tok.encode("reds triangles")) == "reds triangles"
+
+
+def test_wordpiece_merges_are_deterministic_bpe() -> None:
+    counts = {"hexagon": 5, "hex": 3, "black": 4, "back": 2}
+    pieces = learn_wordpiece(counts, size=100)
+    # the sorted alphabet, then merges by count (ties: the alphabetically first pair)
+    assert pieces[:11] == ["##a", "##c", "##e", "##g", "##k", "##l", "##n", "##o", "##x", "b", "h"]
+    assert pieces[11:14] == ["##ex", "hex", "##ac"]  # h+##e (8) ... then ##a+##c (6) before ##a+##g (5)
+    assert {"hexagon", "hex", "black", "back"} <= set(pieces)  # it stops with every word whole
+    assert learn_wordpiece(counts, size=12) == pieces[:12]
+    assert learn_wordpiece(counts, size=100, min_frequency=6) == pieces[:15]  # counts 8, 8, 6, 6
+    assert learn_wordpiece(dict(reversed(list(counts.items()))), size=100) == pieces
+
+
+def test_wordpiece_training_is_the_same_in_every_process(tmp_path: Path) -> None:
+    # HF's WordPieceTrainer broke frequency ties in per-process hash order
+    code = ("import sys; from tmt.text import TextTokenizer; "
+            "TextTokenizer.train(sys.argv[2:], vocab_size=60, min_frequency=1).save(sys.argv[1])")
+    for run in ("a", "b"):
+        subprocess.run([sys.executable, "-c", code, str(tmp_path / run), *CAPTIONS[:5]], check=True)
+    vocab = (tmp_path / "a" / "vocab.txt").read_text()
+    assert vocab == (tmp_path / "b" / "vocab.txt").read_text() and len(vocab.split()) == 60
 
 
 def test_empty_text_is_one_line_error() -> None:

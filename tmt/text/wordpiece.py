@@ -8,8 +8,10 @@ BERT's embedding rows by these ids.
 
 from __future__ import annotations
 
+import heapq
 import json
-from collections.abc import Iterable
+from collections import Counter
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 # mypy (namespace packages on) mistakes the repo-root tokenizers/ asset folder for HF's package.
@@ -19,7 +21,6 @@ from tokenizers import (  # type: ignore[attr-defined]
     models,
     normalizers,
     pre_tokenizers,
-    trainers,
 )
 
 from tmt.errors import TmtError
@@ -59,19 +60,24 @@ class WordPieceBackend:
     def train(
         cls, texts: Iterable[str], *, vocab_size: int, min_frequency: int
     ) -> WordPieceBackend:
-        tok = _bert_pipeline(models.WordPiece(unk_token=BERT_SPECIALS["unk"]))
-        trainer = trainers.WordPieceTrainer(
-            vocab_size=vocab_size,
-            min_frequency=min_frequency,
-            special_tokens=list(BERT_SPECIALS.values()),
-            show_progress=False,
-        )
-        tok.train_from_iterator(texts, trainer=trainer)
-        vocab = tok.get_vocab()
-        tokens = sorted(vocab, key=vocab.__getitem__)
-        if len(tokens) <= len(BERT_SPECIALS):
+        """Learn a vocabulary the way HF's ``WordPieceTrainer`` does (BPE merges with ``##``
+        continuation pieces), but deterministically: HF's trainer breaks ties between equally
+        frequent pairs in hash-map order, which changes from process to process (on the
+        tmt-shapes captions two runs gave different vocabularies), so a fixed-seed recipe
+        would not reproduce its text ids. See :func:`learn_wordpiece`."""
+        pre = _bert_pipeline(models.WordPiece(unk_token=BERT_SPECIALS["unk"]))
+        assert pre.normalizer is not None and pre.pre_tokenizer is not None
+        words: Counter[str] = Counter()
+        for text in texts:
+            normalized = pre.normalizer.normalize_str(text)
+            words.update(w for w, _ in pre.pre_tokenizer.pre_tokenize_str(normalized))
+        if not words:
             raise TmtError("cannot train a WordPiece vocabulary: no caption has any word")
-        return cls(tokens)
+        specials = list(BERT_SPECIALS.values())
+        pieces = learn_wordpiece(
+            words, size=vocab_size - len(specials), min_frequency=min_frequency
+        )
+        return cls(specials + [p for p in pieces if p not in specials])
 
     @classmethod
     def from_path(cls, path: str | Path) -> WordPieceBackend:
@@ -114,6 +120,66 @@ class WordPieceBackend:
     def save(self, directory: Path) -> str:
         (directory / VOCAB_FILE).write_text("\n".join(self._tokens) + "\n", encoding="utf-8")
         return VOCAB_FILE
+
+
+def learn_wordpiece(words: Mapping[str, int], *, size: int, min_frequency: int = 1) -> list[str]:
+    """Word-piece vocabulary of at most ``size`` pieces from word counts: every character
+    (a word's first as itself, the others as ``##c``), sorted, then BPE merges in order. Each
+    merge joins the most frequent adjacent pair (ties: the alphabetically first pair) and
+    stops at ``size`` pieces or when no pair occurs ``min_frequency`` times."""
+    cont = "##"
+    spelled = {
+        word: [word[0]] + [cont + ch for ch in word[1:]] for word in sorted(words) if word
+    }
+    vocab = sorted({piece for parts in spelled.values() for piece in parts})[: max(0, size)]
+    known = set(vocab)
+    pairs: Counter[tuple[str, str]] = Counter()
+    where: dict[tuple[str, str], set[str]] = {}
+    for word, parts in spelled.items():
+        for pair in zip(parts, parts[1:], strict=False):
+            pairs[pair] += words[word]
+            where.setdefault(pair, set()).add(word)
+    heap = [(-count, pair) for pair, count in pairs.items()]  # stale entries skipped below
+    heapq.heapify(heap)
+    while len(vocab) < size and heap:
+        negative, pair = heapq.heappop(heap)
+        count = pairs.get(pair, 0)
+        if count != -negative:  # stale: the pair's count changed (its fresh entry is queued)
+            continue
+        if count < min_frequency:
+            break
+        left, right = pair
+        merged = left + right.removeprefix(cont)
+        if merged not in known:
+            vocab.append(merged)
+            known.add(merged)
+        changed: set[tuple[str, str]] = set()
+        for word in sorted(where.pop(pair, ())):
+            parts, freq = spelled[word], words[word]
+            for old in zip(parts, parts[1:], strict=False):  # take the word's pairs out...
+                pairs[old] -= freq
+                if pairs[old] <= 0:
+                    del pairs[old]
+            joined: list[str] = []
+            i = 0
+            while i < len(parts):
+                if i + 1 < len(parts) and (parts[i], parts[i + 1]) == pair:
+                    joined.append(merged)
+                    i += 2
+                else:
+                    joined.append(parts[i])
+                    i += 1
+            spelled[word] = joined
+            for new in zip(joined, joined[1:], strict=False):  # ...and its new pairs in
+                pairs[new] += freq
+                where.setdefault(new, set()).add(word)
+                changed.add(new)
+            changed.update(zip(parts, parts[1:], strict=False))
+        pairs.pop(pair, None)
+        for other in changed:
+            if other in pairs and other != pair:
+                heapq.heappush(heap, (-pairs[other], other))
+    return vocab
 
 
 def _bert_pipeline(model: models.WordPiece) -> Tokenizer:
