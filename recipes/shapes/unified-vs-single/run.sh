@@ -3,7 +3,8 @@
 # single-direction models, each trained for the same number of steps with the same recipe
 # (recipes/shapes/translator.yaml at a reduced scale: STEPS steps of BATCH examples, seed 0).
 # Each model is scored on its own direction(s) with `tmt eval`, test split, first LIMIT items.
-#   bash recipes/shapes/unified-vs-single/run.sh     # reruns resume; results/ gets one JSON per run
+#   bash recipes/shapes/unified-vs-single/run.sh     # reruns resume; $OUT gets one JSON per run
+# Settings (environment): STEPS, BATCH, LIMIT, THREADS, RUNS (scratch runs), OUT (reports).
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
 TMT=${TMT:-.venv/bin/tmt}
@@ -12,7 +13,7 @@ BATCH=${BATCH:-24}
 LIMIT=${LIMIT:-200}
 THREADS=${THREADS:-1}
 RUNS=${RUNS:-work/runs/unified-vs-single}
-OUT=recipes/shapes/unified-vs-single/results
+OUT=${OUT:-recipes/shapes/unified-vs-single/results}
 mkdir -p "$OUT"
 export OMP_NUM_THREADS=$THREADS
 
