@@ -143,7 +143,9 @@ def test_compare_records_scores_each_attribute() -> None:
     one = {"objects": [ref["objects"][0]], "position": "at the top"}
     by = exact_by_object_count([inverse, wrong_colour, one, None], [ref, ref, one, one])
     assert by == {"1": 0.5, "2": 0.5}
-    swapped = {"objects": ref["objects"][::-1], "relation": "above"}  # the blue star on top
+    # the blue star on top (its keys in another order: the same object)
+    swapped = {"objects": [dict(reversed(ref["objects"][1].items())), ref["objects"][0]],
+               "relation": "above"}
     repeated = {"objects": [ref["objects"][0]] * 2, "relation": "above"}
     other_axis = {"objects": ref["objects"], "relation": "to the right of"}
     preds = [inverse, swapped, repeated, other_axis, wrong_colour, one, None]

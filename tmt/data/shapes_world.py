@@ -243,7 +243,10 @@ def error_kind(pred: Record | None, ref: Record) -> str | None:
         p_objs, r_objs = p["objects"], r["objects"]
         if p_objs[0] == p_objs[1] and r_objs[0] != r_objs[1]:
             return "repeated object"
-        if sorted(map(str, p_objs)) == sorted(map(str, r_objs)):  # the same two objects
+        def as_set(objs: list[dict[str, str]]) -> list[tuple[tuple[str, str], ...]]:
+            return sorted(tuple(sorted(o.items())) for o in objs)
+
+        if as_set(p_objs) == as_set(r_objs):  # the same two objects, in some order
             return "swapped" if p["relation"] == r["relation"] else "relation"
     return "attributes"
 
