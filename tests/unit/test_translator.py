@@ -154,13 +154,11 @@ def test_image_grid_positions(micro_config, tiny_vocab, tmp_path):
     assert frontend.grid_embeddings(frontend.type_ids[text], BatchLayout.of(text), None).abs().sum() == 0
     # incremental (cached) greedy decoding places each generated code in its cell: the
     # teacher-forced forward pass over the generated image predicts the same ids
-    text_src = (T, ex[0][T])
-    out = generate(model, [text_src], IM, DecodingOptions(strategy="greedy"))[0]
+    out = generate(model, [(T, ex[0][T])], IM, DecodingOptions(strategy="greedy"))[0]
     assert len(out) == 32
-    src = model.source_ids(T, ex[0][T]).unsqueeze(0)
-    dec_in, _ = model.target_ids(IM, out)
+    dec_in = model.target_ids(IM, out)[0].unsqueeze(0)
     with model.output_restricted_to(IM), torch.no_grad():
-        logits = model.model(src, BatchLayout.of(src), dec_in.unsqueeze(0), BatchLayout.of(dec_in.unsqueeze(0)))
+        logits = model.model(text, BatchLayout.of(text), dec_in, BatchLayout.of(dec_in))
     codes = tiny_vocab.id_range(IM)  # image length is fixed: the generator never ends early
     assert torch.equal(logits[0, : len(out), codes.start : codes.stop].argmax(-1), out)
     model.save(tmp_path / "ckpt")  # the checkpoint keeps the grid

@@ -243,12 +243,14 @@ def error_kind(pred: Record | None, ref: Record) -> str | None:
         p_objs, r_objs = p["objects"], r["objects"]
         if p_objs[0] == p_objs[1] and r_objs[0] != r_objs[1]:
             return "repeated object"
-        def as_set(objs: list[dict[str, str]]) -> list[tuple[tuple[str, str], ...]]:
-            return sorted(tuple(sorted(o.items())) for o in objs)
-
-        if as_set(p_objs) == as_set(r_objs):  # the same two objects, in some order
+        if _object_set(p_objs) == _object_set(r_objs):  # the same two objects, in some order
             return "swapped" if p["relation"] == r["relation"] else "relation"
     return "attributes"
+
+
+def _object_set(objs: list[dict[str, str]]) -> list[tuple[tuple[str, str], ...]]:
+    """The objects as a sorted list of attribute tuples: order- and key-order-free."""
+    return sorted(tuple(sorted(o.items())) for o in objs)
 
 
 def error_kinds(preds: Sequence[Record | None], refs: Sequence[Record]) -> dict[str, int]:
