@@ -65,6 +65,8 @@ def _parse_options(args: argparse.Namespace, defaults: DecodingOptions) -> Decod
 
     changes = dict(strategy=args.strategy, beam_size=args.beam, temperature=args.temperature,
                    top_k=args.top_k, seed=args.seed)
+    if args.rerank is not None:
+        changes.update(rerank=args.rerank)
     if args.max_len:
         changes.update(max_text_len=args.max_len, max_speech_len=args.max_len)
     return replace(defaults, **changes)
@@ -258,12 +260,15 @@ def _cmd_pack(args: argparse.Namespace) -> None:
 
     from tmt.bundle import REPO_ROOT, Bundle, write_bundle
     from tmt.modality import MODALITIES
+    from tmt.translator.generate import DecodingOptions
     from tmt.translator.model import Translator
 
     translator = Translator.load(args.translator)
     codecs_root = Path(args.codecs) if args.codecs else REPO_ROOT / "tokenizers"
     dirs = {m: codecs_root / m.value for m in MODALITIES if (codecs_root / m.value).is_dir()}
-    decoding = {"max_text_len": args.max_text_len, "max_speech_len": args.max_speech_len}
+    decoding = {"max_text_len": args.max_text_len, "max_speech_len": args.max_speech_len,
+                "rerank": args.rerank}
+    DecodingOptions(**decoding)  # refuses a bad value before anything is written
     path = write_bundle(args.out, translator, dirs, name=args.name or Path(args.out).name,
                         decoding=decoding)
     bundle = Bundle.load(path)
@@ -309,6 +314,9 @@ def _add_decoding_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--temperature", type=float, default=1.0, help="sampling temperature")
     parser.add_argument("--top-k", type=int, default=0, help="sample among the k best (0: all)")
     parser.add_argument("--seed", type=int, default=None, help="seed for sampling")
+    parser.add_argument("--rerank", type=float, default=None, metavar="WEIGHT",
+                        help="rerank the beam's hypotheses by forward + WEIGHT x reverse-direction "
+                        "score (noisy channel; 0: off; default: the model's own setting)")
     parser.add_argument("--max-len", type=int, default=None,
                         help="cap on generated text/speech tokens (default: 64 text, 500 speech)")
     parser.add_argument("--device", default="cpu", help="torch device (cpu, cuda, cuda:1, ...)")
@@ -506,6 +514,8 @@ def build_parser() -> argparse.ArgumentParser:
     pack.add_argument("--max-text-len", type=int, default=64, help="the bundle's text length cap")
     pack.add_argument("--max-speech-len", type=int, default=500,
                       help="the bundle's speech length cap (units)")
+    pack.add_argument("--rerank", type=float, default=0.0, metavar="WEIGHT",
+                      help="the bundle's reranking weight (see tmt translate --rerank)")
     pack.set_defaults(handler=_cmd_pack)
 
     # -- models ----------------------------------------------------------------------------

@@ -82,7 +82,8 @@ translator() {  # resumes from work/runs/shapes-translator/last.pt
 }
 
 bundle() {
-  $TMT pack work/runs/shapes-translator/model --out checkpoints/shapes --max-text-len 32 --max-speech-len 200
+  $TMT pack work/runs/shapes-translator/model --out checkpoints/shapes --max-text-len 32 --max-speech-len 200 \
+    --rerank 1.0
 }
 
 if [ $# -eq 0 ]; then set -- "${STEPS[@]}"; fi

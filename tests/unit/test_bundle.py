@@ -115,9 +115,15 @@ def test_cli_translate_encode_decode_round_trip(bundle_dir, tmp_path, capsys):
 
 def test_pack_writes_a_loadable_bundle(bundle_dir, tmp_path, capsys):
     assert main(["pack", str(bundle_dir / "model" / "translator"), "--codecs",
-                 str(bundle_dir / "codecs"), "--out", str(tmp_path / "packed")]) == 0
+                 str(bundle_dir / "codecs"), "--out", str(tmp_path / "packed"),
+                 "--rerank", "0.5"]) == 0
     assert "codecs ['image', 'speech', 'text']" in capsys.readouterr().out
-    assert Bundle.load(tmp_path / "packed").translator.vocab.speech_size == 20
+    packed = Bundle.load(tmp_path / "packed")
+    assert packed.translator.vocab.speech_size == 20
+    assert packed.default_options.rerank == 0.5
+    assert main(["pack", str(bundle_dir / "model" / "translator"), "--codecs",
+                 str(bundle_dir / "codecs"), "--out", str(tmp_path / "bad"), "--rerank", "-1"]) == 2
+    assert "rerank weight" in capsys.readouterr().err and not (tmp_path / "bad").exists()
 
 
 def test_speech_decoder_handles_a_single_unit(bundle_dir):

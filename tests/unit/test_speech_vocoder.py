@@ -148,3 +148,27 @@ def test_unit_mel_vocoder_learns_and_roundtrips(tmp_path):
     assert wave.dtype == np.float32 and len(wave) == int(durs.sum()) * 320
     vocoder.save(tmp_path / "mel", half=False)
     assert np.allclose(UnitMelVocoder.load(tmp_path / "mel").decode(units), vocoder.decode(units), atol=1e-4)
+
+
+def test_vocoder_training_stops_at_its_step_count_and_repeats(tmp_path, capsys):
+    from tmt.speech.mel import MelFrontEnd
+    from tmt.speech.train_vocoder import train
+    from tmt.speech.unit_mel import UnitMelConfig
+
+    cfg = UnitMelConfig.tiny()
+    front = MelFrontEnd(cfg.mel)
+    g = torch.Generator().manual_seed(0)
+    examples = []
+    for seed in range(6):
+        mel = front.log_mel(utterance(seed, seconds=0.6)).T
+        durs = torch.randint(1, 3, (10,), generator=g)
+        examples.append((torch.randint(0, cfg.vocab_size, (10,), generator=g), durs, mel[: int(durs.sum())]))
+    runs = [train(list(examples[:4]), examples[4:], cfg, steps=5, batch_size=2, log_every=2,
+                  out=tmp_path / f"run{k}") for k in range(2)]
+    logged = [line for line in capsys.readouterr().out.splitlines() if line.startswith("step ")]
+    # steps 2, 4 and the last (5) are validated, in each of the two runs
+    assert [line.split()[1] for line in logged] == ["2", "4", "5"] * 2
+    first, second = (dict(m.named_parameters()) for m in runs)
+    assert all(torch.equal(first[k], second[k]) for k in first)
+    with pytest.raises(ValueError, match="steps or minutes"):
+        train(examples[:4], examples[4:], cfg)

@@ -1,7 +1,7 @@
 """Recipe step: train the units→mel vocoder on the corpus's output voice.
 
     python -m tmt.speech.train_vocoder --corpus DIR --tokenizer work/speech/tokenizer \
-        --out work/speech/vocoder --codec-out tokenizers/speech --minutes 45
+        --out work/speech/vocoder --codec-out tokenizers/speech --steps 1500
 
 ``--out`` receives the best vocoder (on the valid split) during training; ``--codec-out``
 receives, at the end, the complete :class:`SpeechCodec` (tokenizer + that vocoder).
@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 import torch
+from tqdm import tqdm
 
 from tmt.speech.audio import load_audio
 from tmt.speech.corpus import read_manifest
@@ -67,7 +68,8 @@ def train(
     valid_set: list[Example],
     config: UnitMelConfig,
     *,
-    minutes: float,
+    steps: int | None = None,
+    minutes: float | None = None,
     batch_size: int = 16,
     lr: float = 1e-3,
     out: Path | None = None,
@@ -75,14 +77,19 @@ def train(
     seed: int = 0,
     init: UnitMelModel | None = None,
 ) -> UnitMelModel:
-    """Train for ``minutes`` of wall time; the best model on ``valid_set`` is saved to ``out``."""
+    """Train for ``steps`` optimizer steps (reproducible), or until ``minutes`` of wall time
+    pass if that comes first; the best model on ``valid_set`` is saved to ``out``."""
+    if steps is None and minutes is None:
+        raise ValueError("give steps or minutes (or both)")
     torch.manual_seed(seed)
     rng = random.Random(seed)
     model = init if init is not None else UnitMelModel(config)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
-    deadline = time.time() + minutes * 60
+    deadline = time.time() + minutes * 60 if minutes is not None else float("inf")
+    last = steps if steps is not None else -1
     step, best = 0, float("inf")
-    while time.time() < deadline:
+    bar = tqdm(total=steps, desc="vocoder", unit="step", mininterval=5)
+    while time.time() < deadline and step != last:
         rng.shuffle(train_set)
         for start in range(0, len(train_set), batch_size):
             model.train()
@@ -92,19 +99,22 @@ def train(
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             opt.step()
             step += 1
-            if step % log_every == 0 or time.time() >= deadline:
+            bar.update()
+            done = step == last or time.time() >= deadline
+            if step % log_every == 0 or done:
                 model.eval()
                 with torch.no_grad():
                     v = [loss_fn(model, collate(valid_set[i : i + 32], config.vocab_size)) for i in range(0, len(valid_set), 32)]
                 vm = sum(float(a) for a, _ in v) / len(v)
                 vd = sum(float(b) for _, b in v) / len(v)
-                print(f"step {step} train mel {mel_l1.item():.3f} dur {dur_mse.item():.3f} | valid mel {vm:.3f} dur {vd:.3f}", flush=True)
+                bar.write(f"step {step} train mel {mel_l1.item():.3f} dur {dur_mse.item():.3f} | valid mel {vm:.3f} dur {vd:.3f}")
                 if out is not None and vm + vd < best:
                     best = vm + vd
                     UnitMelVocoder(model).save(out)
                     model.train()
-            if time.time() >= deadline:
+            if done:
                 break
+    bar.close()
     return model
 
 
@@ -113,7 +123,11 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--corpus", required=True)
     p.add_argument("--tokenizer", required=True)
     p.add_argument("--out", required=True)
-    p.add_argument("--minutes", type=float, default=45.0)
+    p.add_argument("--steps", type=int, default=None,
+                   help="optimizer steps (the recipe's setting: reproducible with --seed)")
+    p.add_argument("--minutes", type=float, default=None,
+                   help="wall-time budget, alone or as a cap on --steps (not reproducible)")
+    p.add_argument("--seed", type=int, default=0)
     p.add_argument("--max-utterances", type=int, default=4000)
     p.add_argument("--dim", type=int, default=192)
     p.add_argument("--batch-size", type=int, default=16)
@@ -121,6 +135,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--init", help="continue from a saved vocoder directory")
     p.add_argument("--codec-out", help="write tokenizer + best vocoder as one SpeechCodec here")
     args = p.parse_args(argv)
+    if args.steps is None and args.minutes is None:
+        p.error("give --steps (reproducible) or --minutes")
     torch.set_num_threads(1)
     tok = SpeechTokenizer.load(args.tokenizer)
     front = MelFrontEnd()
@@ -138,8 +154,9 @@ def main(argv: list[str] | None = None) -> None:
             torch.save((train_set, valid_set), cache)
     cfg = UnitMelConfig(vocab_size=tok.vocab_size, dim=args.dim)
     init = UnitMelVocoder.load(args.init).model if args.init else None
-    train(train_set, valid_set, init.cfg if init else cfg, minutes=args.minutes,
-          batch_size=args.batch_size, out=Path(args.out), init=init)
+    train(train_set, valid_set, init.cfg if init else cfg, steps=args.steps,
+          minutes=args.minutes, batch_size=args.batch_size, out=Path(args.out), init=init,
+          seed=args.seed)
     if args.codec_out:
         from tmt.speech.codec import SpeechCodec
 

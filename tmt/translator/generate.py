@@ -58,6 +58,13 @@ class DecodingOptions:
 
     len_penalty: float = 1.0
 
+    rerank: float = 0.0
+    """Weight of the reverse direction in reranking the beam's hypotheses (0: off). Each
+    hypothesis y of source x is scored by the same model as
+    ``mean log p(y | x) + rerank * mean log p(x | y)`` (per-token means, teacher-forced):
+    noisy-channel reranking, so a caption must also explain the image it came from. Only beam
+    search returns several hypotheses; greedy and sampling are unaffected."""
+
     seed: int | None = None
     """Seed for sampling, so that a sampled output is reproducible."""
 
@@ -68,6 +75,8 @@ class DecodingOptions:
             raise TmtError(f"beam size must be at least 1, got {self.beam_size}")
         if self.temperature <= 0:
             raise TmtError(f"temperature must be positive, got {self.temperature}")
+        if self.rerank < 0:
+            raise TmtError(f"rerank weight must be 0 or more, got {self.rerank}")
 
     def max_len(self, target: Modality) -> int:
         return {
@@ -111,7 +120,8 @@ def generate(
 ) -> list[Tensor]:
     """Translate a batch of sources (codec-local ids, any modalities) into ``target``.
 
-    Returns codec-local ids of the best hypothesis per source (an image: exactly 32 codes).
+    Returns codec-local ids of the best hypothesis per source (an image: exactly 32 codes),
+    after reranking when ``options.rerank`` is positive.
     """
     options = options or DecodingOptions()
     for modality, ids in sources:
@@ -122,13 +132,19 @@ def generate(
     translator.eval()
     device = next(translator.parameters()).device
     generator = _generator(translator, target, options)
-    results: list[Tensor] = []
+    nbest: list[list[Tensor]] = []
     if options.seed is not None:
         torch.manual_seed(options.seed)
     with translator.output_restricted_to(target):
         for start in range(0, len(sources), batch_size):
             chunk = sources[start : start + batch_size]
-            results.extend(_generate_chunk(translator, generator, chunk, target, device))
+            nbest.extend(_generate_chunk(translator, generator, chunk, target, device))
+    if options.rerank <= 0:
+        return [hypotheses[0] for hypotheses in nbest]
+    results: list[Tensor] = []
+    for start in range(0, len(sources), batch_size):
+        results.extend(_rerank(translator, sources[start : start + batch_size],
+                               nbest[start : start + batch_size], target, options.rerank, device))
     return results
 
 
@@ -138,7 +154,8 @@ def _generate_chunk(
     chunk: Sequence[tuple[Modality, Tensor]],
     target: Modality,
     device: torch.device,
-) -> list[Tensor]:
+) -> list[list[Tensor]]:
+    """Each source's hypotheses, best first (codec-local ids)."""
     source, lens = pad_stack([translator.source_ids(m, ids) for m, ids in chunk])
     source = source.to(device)
     tag = translator.vocab.tag(target)
@@ -146,6 +163,30 @@ def _generate_chunk(
     output = generator(source, BatchLayout.of(source, lens), prompt, BatchLayout.of(prompt))
     results = []
     for hypotheses in output.hypotheses:
-        seq = hypotheses[0].seq.cpu()
-        results.append(translator.vocab.to_local(target, seq[seq != EOS]))
+        seqs = [h.seq.cpu() for h in hypotheses]
+        results.append([translator.vocab.to_local(target, seq[seq != EOS]) for seq in seqs])
+    return results
+
+
+def _rerank(
+    translator: Translator,
+    sources: Sequence[tuple[Modality, Tensor]],
+    nbest: Sequence[list[Tensor]],
+    target: Modality,
+    weight: float,
+    device: torch.device,
+) -> list[Tensor]:
+    """Per source, the hypothesis with the best forward + ``weight`` x reverse score."""
+    pairs = [({modality: ids, target: hyp}, modality)
+             for (modality, ids), hypotheses in zip(sources, nbest) for hyp in hypotheses]
+    forward = translator.batch_from_pairs((example, (src, target)) for example, src in pairs)
+    reverse = translator.batch_from_pairs((example, (target, src)) for example, src in pairs)
+    assert forward is not None and reverse is not None
+    scores = (translator.mean_log_prob(forward.to(device))
+              + weight * translator.mean_log_prob(reverse.to(device))).cpu()
+    results, offset = [], 0
+    for hypotheses in nbest:
+        best = int(scores[offset : offset + len(hypotheses)].argmax())
+        results.append(hypotheses[best])
+        offset += len(hypotheses)
     return results

@@ -139,12 +139,7 @@ class Translator(nn.Module):
         label smoothing spreads over that same set. Returns ``(loss, per_direction_loss (6,))``
         where absent directions hold NaN.
         """
-        logits = self.model(
-            batch.source, batch.source_layout, batch.decoder_input, batch.target_layout
-        )  # (N, T, V)
-        allowed = self._allowed[self._direction_target[batch.direction]]  # (N, V)
-        logits = logits.float().masked_fill(~allowed[:, None, :], float("-inf"))
-        lprobs = F.log_softmax(logits, dim=-1)
+        lprobs, allowed = self._restricted_log_probs(batch)
         nll = -lprobs.gather(-1, batch.target.unsqueeze(-1)).squeeze(-1)  # (N, T)
         smooth = -lprobs.masked_fill(~allowed[:, None, :], 0.0).sum(-1)  # (N, T)
         smooth = smooth / allowed.sum(-1, keepdim=True)
@@ -162,6 +157,24 @@ class Translator(nn.Module):
         present = counts > 0
         per_direction = torch.where(present, sums / counts.clamp(min=1), float("nan"))
         return per_direction[present].sum(), per_direction.detach()
+
+    def _restricted_log_probs(self, batch: Seq2SeqBatch) -> tuple[Tensor, Tensor]:
+        """Teacher-forced log-probabilities over each example's target modality (+ EOS):
+        ``(lprobs (N, T, V), allowed (N, V))``; ids outside the modality score -inf."""
+        logits = self.model(
+            batch.source, batch.source_layout, batch.decoder_input, batch.target_layout
+        )  # (N, T, V)
+        allowed = self._allowed[self._direction_target[batch.direction]]  # (N, V)
+        logits = logits.float().masked_fill(~allowed[:, None, :], float("-inf"))
+        return F.log_softmax(logits, dim=-1), allowed
+
+    def mean_log_prob(self, batch: Seq2SeqBatch) -> Tensor:
+        """Each pair's mean log-probability per target token (EOS included), ``(N,)``: how
+        well the model predicts the target from the source, unsmoothed."""
+        lprobs, _ = self._restricted_log_probs(batch)
+        token = lprobs.gather(-1, batch.target.unsqueeze(-1)).squeeze(-1)  # (N, T)
+        mask = batch.target != PAD
+        return torch.where(mask, token, 0.0).sum(-1) / mask.sum(-1)
 
     @contextmanager
     def output_restricted_to(self, target: Modality) -> Iterator[None]:
