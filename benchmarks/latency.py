@@ -59,7 +59,8 @@ def warm(model: str, wav: Path, repeat: int) -> dict[str, float]:
         t0 = time.perf_counter()
         units = bundle.encode(Modality.SPEECH, wav)
         t1 = time.perf_counter()
-        (codes,) = generate(bundle.translator, [(Modality.SPEECH, units)], Modality.IMAGE)
+        (codes,) = generate(bundle.translator, [(Modality.SPEECH, units)], Modality.IMAGE,
+                            bundle.default_options)
         t2 = time.perf_counter()
         bundle.decode(Modality.IMAGE, codes)
         t3 = time.perf_counter()
