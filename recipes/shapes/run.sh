@@ -33,9 +33,11 @@ judge() {  # the image judge (ground-truth train images only)
 
 speech-codec() {  # speech units + vocoder
   [ -f tokenizers/speech/config.json ] && return
-  $PY -m tmt.speech.fit_tokenizer --corpus "$CORPUS" --features mfcc --out work/speech/tokenizer --seed 0
+  # (--examples 3994: the shipped tokenizer was fitted while the corpus was being written)
+  $PY -m tmt.speech.fit_tokenizer --corpus "$CORPUS" --features mfcc --out work/speech/tokenizer \
+    --examples 3994 --seed 0
   $PY -m tmt.speech.train_vocoder --corpus "$CORPUS" --tokenizer work/speech/tokenizer \
-    --out work/speech/vocoder --codec-out tokenizers/speech --minutes 45
+    --out work/speech/vocoder --codec-out tokenizers/speech --steps 1500 --max-utterances 8000 --seed 0
 }
 
 image-codec() {

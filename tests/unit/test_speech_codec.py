@@ -80,3 +80,27 @@ def test_cli_encode_and_resynth(codec, tmp_path, capsys):
     assert len(load_audio(tmp_path / "out.wav")) > 0
     assert main(["speech", "encode", str(tmp_path / "missing.wav"), "--codec", str(tmp_path / "codec")]) == 2
     assert "audio file not found" in capsys.readouterr().err
+
+
+def test_fit_tokenizer_draws_only_from_the_first_examples(tmp_path, monkeypatch):
+    import json
+
+    import tmt.speech.fit_tokenizer as fit
+    from tmt.speech.audio import save_audio
+
+    lines = []
+    for i in range(6):
+        save_audio(tmp_path / f"{i}.wav", utterance(i, seconds=0.5))
+        lines.append(json.dumps({"id": f"{i:06d}", "split": "train" if i != 1 else "valid",
+                                 "speech": [{"path": f"{i}.wav", "voice": "v"}]}))
+    (tmp_path / "manifest.jsonl").write_text("\n".join(lines) + "\n")
+    drawn: list[list[str]] = []
+    real = fit.sample_features
+    monkeypatch.setattr(fit, "sample_features", lambda f, paths, *a: drawn.append(
+        sorted(p.name for p in paths)) or real(f, paths, *a))
+    tokenizer, stats = fit.fit_tokenizer(tmp_path, MfccFeatures(), k=4, utterances=10, examples=3)
+    # the first three examples are 0 (train), 1 (valid) and 2 (train)
+    assert drawn == [["0.wav", "2.wav"]] and stats["frames"] > 4
+    assert tokenizer.vocab_size == 4
+    with pytest.raises(TmtError, match="no train utterances"):
+        fit.fit_tokenizer(tmp_path, MfccFeatures(), k=4, examples=0)

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import torch
 
+from tmt.errors import TmtError
 from tmt.speech.audio import load_audio
 from tmt.speech.corpus import read_manifest
 from tmt.speech.features import FeatureExtractor, HubertFeatures, MfccFeatures
@@ -46,9 +47,18 @@ def fit_tokenizer(
     utterances: int = 3000,
     frames_per_utt: int = 60,
     seed: int = 0,
+    examples: int | None = None,
 ) -> tuple[SpeechTokenizer, dict[str, float]]:
-    """Fit k-means on frames of ``utterances`` random train utterances; returns timings too."""
+    """Fit k-means on frames of ``utterances`` random train utterances; returns timings too.
+
+    ``examples`` restricts the draw to the corpus's first N examples (manifest order)."""
     items = read_manifest(corpus, splits=("train",))
+    if examples is not None:
+        order = dict.fromkeys(it.example_id for it in read_manifest(corpus))  # manifest order
+        first = set(list(order)[:examples])
+        items = [it for it in items if it.example_id in first]
+    if not items:
+        raise TmtError(f"no train utterances to fit on in {corpus}")
     rng = random.Random(seed)
     chosen = rng.sample(items, min(utterances, len(items)))
     t0 = time.perf_counter()
@@ -71,6 +81,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--utterances", type=int, default=3000)
     p.add_argument("--frames-per-utt", type=int, default=60)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--examples", type=int, default=None,
+                   help="draw only from the corpus's first N examples (the shipped tokenizer: "
+                   "3994, the corpus written so far when it was fitted)")
     args = p.parse_args(argv)
     torch.set_num_threads(1)
     feats: FeatureExtractor
@@ -80,7 +93,7 @@ def main(argv: list[str] | None = None) -> None:
         feats = HubertFeatures.from_pretrained(args.hubert_dir, layer=args.layer)
     tok, stats = fit_tokenizer(
         args.corpus, feats, k=args.k, utterances=args.utterances,
-        frames_per_utt=args.frames_per_utt, seed=args.seed,
+        frames_per_utt=args.frames_per_utt, seed=args.seed, examples=args.examples,
     )
     tok.save(args.out)
     print({k: round(v, 2) for k, v in stats.items()}, "->", args.out)
