@@ -52,11 +52,11 @@ def fit_tokenizer(
     """Fit k-means on frames of ``utterances`` random train utterances; returns timings too.
 
     ``examples`` restricts the draw to the corpus's first N examples (manifest order)."""
-    items = read_manifest(corpus, splits=("train",))
+    items = read_manifest(corpus)
     if examples is not None:
-        order = dict.fromkeys(it.example_id for it in read_manifest(corpus))  # manifest order
-        first = set(list(order)[:examples])
+        first = set(list(dict.fromkeys(it.example_id for it in items))[:examples])
         items = [it for it in items if it.example_id in first]
+    items = [it for it in items if it.split == "train"]
     if not items:
         raise TmtError(f"no train utterances to fit on in {corpus}")
     rng = random.Random(seed)
