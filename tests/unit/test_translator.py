@@ -90,6 +90,10 @@ def test_rerank_picks_the_hypothesis_the_reverse_direction_explains_best(micro_c
     reranked = generate(model, sources, T, DecodingOptions(beam_size=4, max_text_len=6, rerank=1e4))
     before, after = reverse_score(plain), reverse_score(reranked)
     assert (after >= before - 1e-6).all() and (after > before + 1e-6).any()
+    greedy = generate(model, sources, T, DecodingOptions(strategy="greedy", max_text_len=6))
+    greedy_reranked = generate(model, sources, T,
+                               DecodingOptions(strategy="greedy", max_text_len=6, rerank=1e4))
+    assert all(torch.equal(a, b) for a, b in zip(greedy, greedy_reranked))
     with pytest.raises(TmtError, match="rerank weight"):
         DecodingOptions(rerank=-1.0)
 

@@ -139,8 +139,8 @@ def generate(
         for start in range(0, len(sources), batch_size):
             chunk = sources[start : start + batch_size]
             nbest.extend(_generate_chunk(translator, generator, chunk, target, device))
-    if options.rerank <= 0:
-        return [hypotheses[0] for hypotheses in nbest]
+    if options.rerank <= 0 or all(len(hypotheses) == 1 for hypotheses in nbest):
+        return [hypotheses[0] for hypotheses in nbest]  # nothing to rerank (greedy, sampling)
     results: list[Tensor] = []
     for start in range(0, len(sources), batch_size):
         results.extend(_rerank(translator, sources[start : start + batch_size],
