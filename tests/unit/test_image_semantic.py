@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from PIL import Image
 
 from tmt.errors import TmtError
@@ -234,3 +235,34 @@ def test_batch_indices_cover_each_epoch_once_and_depend_only_on_seed_and_step() 
     assert torch.equal(batch_indices(10, 3, 0, 4), batch_indices(10, 3, 0, 4))
     assert not torch.equal(torch.cat([batch_indices(10, 3, 0, s) for s in range(3, 6)]), epoch0)
     assert not torch.equal(batch_indices(10, 3, 1, 0), batch_indices(10, 3, 0, 0))
+
+
+def test_bf16_trainers_keep_float32_weights_and_code_choice(tmp_path: Path) -> None:
+    from tmt.image.refit_decoder import main as refit_main
+
+    corpus = captioned_corpus(tmp_path / "corpus")
+    common = ["--corpus", str(corpus), "--batch-size", "4", "--eval-every", "100", "--bf16",
+              "--image-cache", str(tmp_path / "cache")]
+    assert semantic_main([*common, "--out", str(tmp_path / "encoder"), "--work", str(tmp_path / "w1"),
+                          "--override", json.dumps(SMALL), "--steps", "2"]) == 0
+    assert ImageCodec.load(tmp_path / "encoder").config.extra["stage1"]["bf16"] is True
+    assert train_main([*common, "--out", str(tmp_path / "codec"), "--work", str(tmp_path / "w2"),
+                       "--init", str(tmp_path / "encoder"), "--freeze-encoder",
+                       "--perceptual-weight", "1", "--steps", "2", "--threads", "1"]) == 0
+    codec = ImageCodec.load(tmp_path / "codec")
+    assert codec.config.extra["train_options"]["bf16"] is True
+    assert refit_main([*common, "--codec", str(tmp_path / "codec"), "--out", str(tmp_path / "refit"),
+                       "--work", str(tmp_path / "w3"), "--steps", "2", "--threads", "1"]) == 0
+    refit = ImageCodec.load(tmp_path / "refit")
+    assert refit.config.extra["decoder_refit"]["options"]["bf16"] is True
+    assert all(p.dtype == torch.float32 for p in refit.parameters())
+    # under autocast the code of each query is still chosen in float32
+    seen: list[tuple[torch.Tensor, torch.Tensor]] = []
+    hook = codec.quantizer.register_forward_hook(lambda m, args, out: seen.append((args[0], out[1])))
+    pixels = torch.rand(4, 3, 64, 64) * 2 - 1
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        assert codec(pixels).reconstruction.dtype == torch.bfloat16  # the rest runs in bfloat16
+    hook.remove()
+    z, ids = seen[0]
+    assert z.dtype == torch.float32
+    assert torch.equal(ids, (F.normalize(z, dim=-1) @ codec.quantizer.codes().t()).argmax(-1))

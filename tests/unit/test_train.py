@@ -206,3 +206,38 @@ def test_image_embeddings_start_from_the_codec_codebook(tmp_path):
     with pytest.raises(TmtError, match="init_from continues one"):
         build_translator(config(tmp_path, image_embeddings_from=str(codec_dir),
                                 init_from=str(tmp_path / "x")), VOCAB)
+
+
+def _gradients(trainer: Trainer) -> dict[str, torch.Tensor]:
+    trainer.train_step()
+    return {n: p.grad.clone() for n, p in trainer.translator.named_parameters() if p.grad is not None}
+
+
+def test_passes_of_similar_lengths_give_the_same_update(tmp_path):
+    data = concepts(24, seed=3)
+    whole = Trainer(config(tmp_path / "a", batch_size=24), data)
+    split = Trainer(config(tmp_path / "b", batch_size=24, pairs_per_pass=5), data)
+    speech_text = (Modality.SPEECH, Modality.TEXT)
+    group = [pair for pair in split.pairs(data, range(24), None) if pair[1] == speech_text]
+    passes = split.direction_passes(group, 5)
+    assert len(passes) == 5 and abs(sum(w for _, w in passes) - 1.0) < 1e-9
+    lengths = [max(b.source_lens) for b, _ in passes]
+    assert lengths == sorted(lengths) and lengths[0] < lengths[-1]  # sorted: less padding
+    a, b = _gradients(whole), _gradients(split)
+    assert a.keys() == b.keys()
+    for name in a:
+        torch.testing.assert_close(a[name], b[name], rtol=1e-4, atol=1e-6, msg=name)
+
+
+def test_bf16_autocast_trains_and_keeps_float32_weights(tmp_path):
+    protos = concepts(4)
+    trainer = Trainer(config(tmp_path, autocast="bf16"), protos * 4, protos)
+    result = trainer.fit()
+    assert max(result.valid_loss.values()) < 0.3, result.valid_loss
+    assert all(p.dtype == torch.float32 for p in trainer.translator.parameters())
+
+
+@pytest.mark.parametrize("bad", [{"autocast": "fp8"}, {"pairs_per_pass": -1}])
+def test_bad_pass_settings_are_refused(tmp_path, bad):
+    with pytest.raises(TmtError, match=next(iter(bad))):
+        TrainConfig.from_dict({"out_dir": str(tmp_path), **bad})

@@ -27,7 +27,8 @@ def perceptual_loss(
         raise TmtError("the perceptual loss needs the 'cnn' encoder")
     with torch.no_grad():
         reference = encoder.feature_map(target)
-    features = encoder.feature_map(reconstruction)
+    features = encoder.feature_map(reconstruction).float()
+    reference = reference.float()
     return F.mse_loss(features, reference) / reference.pow(2).mean().clamp_min(1e-6)
 
 

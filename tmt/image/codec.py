@@ -98,8 +98,9 @@ class ImageCodec(nn.Module):
         self, pixels: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """pixels (B, 3, H, W) → (straight-through codes (B, Q, D), ids (B, Q), VQ loss, latents)."""
-        z = self.to_code(self.qformer(self.encoder(pixels)))  # (B, Q, code_dim)
-        codes, ids, loss = self.quantizer(z)
+        z = self.to_code(self.qformer(self.encoder(pixels))).float()  # (B, Q, code_dim)
+        with torch.autocast(pixels.device.type, enabled=False):  # code choice in float32
+            codes, ids, loss = self.quantizer(z)
         latents = z if self.config.quantizer == "fsq" else nn.functional.normalize(z, dim=-1)
         return codes, ids, loss, latents
 

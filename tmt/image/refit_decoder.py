@@ -30,8 +30,10 @@ from tmt.image.config import ImageCodecConfig
 from tmt.image.dataset import to_unit_range
 from tmt.image.train import (
     TrainOptions,
+    add_bf16_option,
     add_image_cache_option,
     batch_indices,
+    bf16_autocast,
     cached_images,
     codec_optimizer,
     evaluate,
@@ -85,12 +87,13 @@ class DecoderTrainer:
         self.codec.decoder.train()
         for group in self.optimizer.param_groups:
             group["lr"] = lr_at(self.step, self.opts)
-        reconstruction = self.codec.decoder(self.codec.quantizer.lookup(ids))
-        rec = reconstruction_loss(reconstruction, images, self.opts.fg_weight)
-        perceptual = torch.zeros(())
-        if self.opts.perceptual_weight > 0:
-            perceptual = perceptual_loss(self.codec, reconstruction, images)
-        loss = rec + self.opts.perceptual_weight * perceptual
+        with bf16_autocast(self.opts.bf16, images.device):
+            reconstruction = self.codec.decoder(self.codec.quantizer.lookup(ids)).float()
+            rec = reconstruction_loss(reconstruction, images, self.opts.fg_weight)
+            perceptual = torch.zeros(())
+            if self.opts.perceptual_weight > 0:
+                perceptual = perceptual_loss(self.codec, reconstruction, images)
+            loss = rec + self.opts.perceptual_weight * perceptual
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(self.codec.decoder.parameters(), 1.0)
@@ -132,7 +135,7 @@ def refit(args: argparse.Namespace) -> ImageCodec:
     opts = TrainOptions(
         steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
         fg_weight=args.fg_weight, perceptual_weight=args.perceptual_weight,
-        checkpoint_every=args.checkpoint_every, eval_every=args.eval_every,
+        checkpoint_every=args.checkpoint_every, eval_every=args.eval_every, bf16=args.bf16,
     )
     try:
         override = json.loads(args.override) if args.override else {}
@@ -219,6 +222,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", required=True, help="where the codec with the new decoder is saved")
     parser.add_argument("--work", default="work/image-decoder-refit", help="checkpoint and caches")
     add_image_cache_option(parser)
+    add_bf16_option(parser)
     parser.add_argument(
         "--override", default="",
         help="JSON of decoder fields, e.g. '{\"decoder_channels\": [64, 128]}' (a resized "

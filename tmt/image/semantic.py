@@ -31,8 +31,10 @@ from tmt.image.dataset import read_manifest, to_unit_range
 from tmt.image.modules import ConvEncoder
 from tmt.image.train import (
     TrainOptions,
+    add_bf16_option,
     add_image_cache_option,
     batch_indices,
+    bf16_autocast,
     cached_images,
     image_cache_dir,
     lr_at,
@@ -120,7 +122,8 @@ def pretrain(args: argparse.Namespace) -> ImageCodec:
         batch = batch_indices(len(images), args.batch_size, args.seed, step)
         for group in optimizer.param_groups:
             group["lr"] = lr_at(step, opts)
-        logits = head(encoder.feature_map(to_unit_range(images[batch])))
+        with bf16_autocast(args.bf16, torch.device("cpu")):
+            logits = head(encoder.feature_map(to_unit_range(images[batch]))).float()
         loss = F.binary_cross_entropy_with_logits(logits, targets[batch])
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -139,7 +142,7 @@ def pretrain(args: argparse.Namespace) -> ImageCodec:
     codec.config.extra = {
         "stage1": {
             "recipe": "python -m tmt.image.semantic",
-            "steps": args.steps, "batch_size": args.batch_size, "lr": args.lr, "seed": args.seed,
+            "steps": args.steps, "batch_size": args.batch_size, "lr": args.lr, "seed": args.seed, "bf16": args.bf16,
             "train_images": len(images), "train_seconds": round(time.time() - start, 1),
             "valid": {k: round(v, 4) for k, v in figures.items()},
         }
@@ -160,6 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", required=True, help="where the codec with this encoder is saved")
     parser.add_argument("--work", default="work/image-encoder-train", help="checkpoint and image caches")
     add_image_cache_option(parser)
+    add_bf16_option(parser)
     parser.add_argument("--preset", choices=sorted(PRESETS), default="tiny")
     parser.add_argument("--override", default="", help="JSON of config fields for the whole codec")
     parser.add_argument("--steps", type=int, default=800)

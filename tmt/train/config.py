@@ -75,6 +75,15 @@ class TrainConfig:
     batch_size: int = 32
     """Examples per step and process (each example yields up to six directions)."""
 
+    pairs_per_pass: int = 0
+    """0: one forward/backward pass per direction of a batch; n: a direction's pairs, sorted by
+    length, go through passes of at most n (less padding; each pass's loss is weighted by its
+    share of the direction's target tokens, so the update is the same up to rounding)."""
+
+    autocast: str = "none"
+    """``bf16``: the training forward runs under CPU/GPU bfloat16 autocast (weights, optimizer
+    and loss stay float32; validation runs in float32); ``none``: float32 throughout."""
+
     max_steps: int = 1000
     lr: float = 5e-4
     warmup_steps: int = 100
@@ -127,6 +136,10 @@ class TrainConfig:
             raise TmtError(f"{source}: direction_weights must be positive")
         if config.pseudo_ratio is not None and not 0.0 <= config.pseudo_ratio <= 1.0:
             raise TmtError(f"{source}: pseudo_ratio must be between 0 and 1")
+        if config.autocast not in ("none", "bf16"):
+            raise TmtError(f"{source}: autocast must be 'none' or 'bf16', not {config.autocast!r}")
+        if config.pairs_per_pass < 0:
+            raise TmtError(f"{source}: pairs_per_pass must be 0 (off) or positive")
         for name in ("batch_size", "max_steps"):
             if getattr(config, name) < 1:
                 raise TmtError(f"{source}: {name} must be at least 1")

@@ -33,7 +33,7 @@ from tmt.train.config import TrainConfig
 from tmt.train.distributed import Dist, local_device
 from tmt.translator.checkpoint import atomic_write
 from tmt.translator.config import TranslatorConfig, preset
-from tmt.translator.model import Example, Translator, available_directions
+from tmt.translator.model import Example, Seq2SeqBatch, Translator, available_directions
 from tmt.vocab import Vocabulary
 
 log = logging.getLogger(__name__)
@@ -271,7 +271,8 @@ class Trainer:
         The batch's (example, direction) pairs are padded one direction at a time: mixing a
         10-token caption with a 100-unit utterance in one tensor would mostly compute padding.
         Gradients accumulate over the per-direction backward passes (under DDP only the last
-        one all-reduces), so the update is that of the summed loss.
+        one all-reduces), so the update is that of the summed loss. With ``pairs_per_pass``
+        a direction is further split into passes of similar lengths (less padding still).
         """
         config = self.config
         if self.pools is None:
@@ -281,17 +282,21 @@ class Trainer:
             indices = mixed_batch_indices(self.pools, config.pseudo_ratio, config.batch_size,
                                           self.step, config.seed, self.dist)
         groups = group_by_direction(self.pairs(self.train_data, indices, self.step))
+        passes = [
+            (batch, weight)
+            for group in groups
+            for batch, weight in self.direction_passes(group, config.pairs_per_pass)
+        ]
         self.model.train()
         self.optimizer.zero_grad(set_to_none=True)
         total, tokens = 0.0, 0
-        for k, group in enumerate(groups):
-            batch = self.translator.batch_from_pairs(group)
-            assert batch is not None
-            batch = batch.to(self.device)
-            last = k == len(groups) - 1
+        for k, (batch, weight) in enumerate(passes):
+            last = k == len(passes) - 1
             sync = nullcontext() if last or self.dist.world_size == 1 else self.model.no_sync()  # type: ignore[operator]
             with sync:
-                loss, _ = self.model(batch, config.label_smoothing)
+                with self.autocast():
+                    loss, _ = self.model(batch, config.label_smoothing)
+                loss = loss * weight
                 loss.backward()
             total += float(loss.detach())
             tokens += int((batch.target != 0).sum()) + sum(batch.source_lens)
@@ -301,6 +306,32 @@ class Trainer:
         self.scheduler.step()
         self.step += 1
         return total, tokens
+
+    def direction_passes(
+        self, group: Sequence[tuple[Example, Direction]], pairs_per_pass: int
+    ) -> list[tuple[Seq2SeqBatch, float]]:
+        """One direction's pairs as (batch, loss weight) passes: one pass, or (``pairs_per_pass``
+        > 0) passes of similar lengths, each weighted by its share of the direction's target
+        tokens, so that the weighted per-pass means add up to the direction's mean."""
+        parts = [list(group)]
+        if 0 < pairs_per_pass < len(group):
+            ordered = sorted(group, key=lambda pair: _pair_length(*pair))
+            count = -(-len(ordered) // pairs_per_pass)
+            size = -(-len(ordered) // count)
+            parts = [ordered[i : i + size] for i in range(0, len(ordered), size)]
+        batches = []
+        for part in parts:
+            batch = self.translator.batch_from_pairs(part)
+            assert batch is not None
+            batches.append(batch.to(self.device))
+        counts = [int((batch.target != 0).sum()) for batch in batches]
+        return [(batch, n / sum(counts)) for batch, n in zip(batches, counts)]
+
+    def autocast(self) -> Any:
+        """The training forward's autocast context (``config.autocast``)."""
+        if self.config.autocast == "none":
+            return nullcontext()
+        return torch.autocast(self.device.type, dtype=torch.bfloat16)
 
     def pairs(
         self, data: Sequence[Any], indices: Sequence[int], step: int | None
@@ -429,6 +460,10 @@ class Trainer:
             seconds=seconds,
             tokens_per_second=tokens_seen / max(seconds, 1e-9),
         )
+
+
+def _pair_length(example: Example, direction: Direction) -> int:
+    return len(example[direction[0]]) + len(example[direction[1]])
 
 
 def _pseudo_flags(data: Sequence[Any]) -> np.ndarray:
