@@ -7,8 +7,10 @@
 # model; it ships in checkpoints/judges/image and is retrained only when named.
 # Settings (environment): CORPUS, STORE, OMP_NUM_THREADS (default 2), IMAGE_WORK (the image
 # codec's scratch, default work), IMAGE_OUT (where the finished image codec goes, default
-# tokenizers/image), IMAGE_THREADS (the image codec's torch threads, default 2; the decoder
-# refit's: REFIT_THREADS, default 1).
+# tokenizers/image), IMAGE_THREADS (the image codec's torch threads, default 2).
+# The two decoders (step "decoders": the image codec's pixel decoder refit and the speech
+# vocoder) train side by side on 1 thread each, which the 2 cores of the reference machine
+# run in the time of the longer one.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 TMT=${TMT:-.venv/bin/tmt}
@@ -19,7 +21,7 @@ IMAGE_WORK=${IMAGE_WORK:-work}
 IMAGE_OUT=${IMAGE_OUT:-tokenizers/image}
 IMAGE_THREADS=${IMAGE_THREADS:-2}
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
-STEPS=(corpus speech-codec image-codec text-tokenizer store translator bundle)
+STEPS=(corpus speech-tokenizer image-codec decoders text-tokenizer store translator bundle)
 EXTRA_STEPS=(judge)
 
 corpus() {  # tmt-shapes, 20k examples
@@ -31,44 +33,56 @@ judge() {  # the image judge (ground-truth train images only)
     $PY -m tmt.eval.image_judge_train --corpus "$CORPUS" --out checkpoints/judges/image --seed 0
 }
 
-speech-codec() {  # speech units + vocoder
+speech-tokenizer() {  # k-means speech units
   [ -f tokenizers/speech/config.json ] && return
   # (--examples 3994: the shipped tokenizer was fitted while the corpus was being written)
-  $PY -m tmt.speech.fit_tokenizer --corpus "$CORPUS" --features mfcc --out work/speech/tokenizer \
-    --examples 3994 --seed 0
-  $PY -m tmt.speech.train_vocoder --corpus "$CORPUS" --tokenizer work/speech/tokenizer \
-    --out work/speech/vocoder --codec-out tokenizers/speech --steps 1500 --max-utterances 8000 --seed 0
+  [ -f work/speech/tokenizer/config.json ] || $PY -m tmt.speech.fit_tokenizer --corpus "$CORPUS" \
+    --features mfcc --out work/speech/tokenizer --examples 3994 --seed 0
 }
 
 image-codec() {
   # SEED's order (recipes/shapes/README.md, "Image codec"): stage 1 teaches the CNN encoder's
   # trunk the caption words; stage 2 freezes it and trains the local Q-Former queries, the
   # codebook and the pixel decoder (pixels + a perceptual loss through the frozen trunk), in
-  # three runs of 2500 steps, each continuing the previous codec; then the pixel decoder alone
-  # on the frozen codes. A finished run is skipped.
+  # three runs of 2500 steps, each continuing the previous codec. The forward passes run under
+  # bfloat16 autocast (--bf16; the codes are chosen in float32). A finished run is skipped.
   [ -f "$IMAGE_OUT/config.json" ] && return
   local w=$IMAGE_WORK t=$IMAGE_THREADS
   [ -f "$w/image-encoder/config.json" ] || $PY -m tmt.image.semantic --corpus "$CORPUS" \
     --out "$w/image-encoder" --work "$w/image-encoder-train" \
     --image-cache "$w/image-cache" --override '{"local_queries": true}' --steps 800 \
-    --threads "$t" --seed 0
+    --threads "$t" --bf16 --seed 0
   stage2() {  # INIT OUT LR PERCEPTUAL
     [ -f "$2/config.json" ] || $PY -m tmt.image.train --corpus "$CORPUS" --init "$1" \
       --freeze-encoder --perceptual-weight "$4" --out "$2" --work "$2-train" \
       --image-cache "$w/image-cache" \
-      --steps 2500 --batch-size 32 --lr "$3" --threads "$t" --seed 0
+      --steps 2500 --batch-size 32 --lr "$3" --threads "$t" --bf16 --seed 0
   }
   stage2 "$w/image-encoder" "$w/image-codec-2a" 1e-3 0.3
   stage2 "$w/image-codec-2a" "$w/image-codec-2b" 5e-4 0.3
   stage2 "$w/image-codec-2b" "$w/image-codec-2c" 5e-4 1.0
-  # (the shipped decoder was refitted on 1 thread; the thread count changes the float rounding,
-  # so 1 thread reproduces it; the codes, and so the token store, do not depend on it)
-  [ -f "$w/image-codec-2d/config.json" ] || $PY -m tmt.image.refit_decoder \
-    --codec "$w/image-codec-2c" --corpus "$CORPUS" --out "$w/image-codec-2d" \
-    --work "$w/image-codec-2d-train" --image-cache "$w/image-cache" --steps 3000 --lr 3e-4 \
-    --perceptual-weight 1.0 --threads "${REFIT_THREADS:-1}" --seed 0
-  mkdir -p "$(dirname "$IMAGE_OUT")"
-  cp -r "$w/image-codec-2d" "$IMAGE_OUT"
+}
+
+decoders() {  # the image codec's pixel decoder (refit) and the speech vocoder, side by side
+  local w=$IMAGE_WORK pids=()
+  if [ ! -f "$IMAGE_OUT/config.json" ]; then
+    # the pixel decoder alone, on the frozen codes of image-codec-2c
+    ( [ -f "$w/image-codec-2d/config.json" ] || OMP_NUM_THREADS=1 $PY -m tmt.image.refit_decoder \
+        --codec "$w/image-codec-2c" --corpus "$CORPUS" --out "$w/image-codec-2d" \
+        --work "$w/image-codec-2d-train" --image-cache "$w/image-cache" --steps 3000 --lr 3e-4 \
+        --perceptual-weight 1.0 --threads 1 --bf16 --seed 0
+      mkdir -p "$(dirname "$IMAGE_OUT")" && cp -r "$w/image-codec-2d" "$IMAGE_OUT" ) &
+    pids+=($!)
+  fi
+  if [ ! -f tokenizers/speech/config.json ]; then
+    OMP_NUM_THREADS=1 $PY -m tmt.speech.train_vocoder --corpus "$CORPUS" \
+      --tokenizer work/speech/tokenizer --out work/speech/vocoder --codec-out tokenizers/speech \
+      --steps 1500 --max-utterances 8000 --seed 0 &
+    pids+=($!)
+  fi
+  local failed=0
+  for pid in "${pids[@]}"; do wait "$pid" || failed=1; done
+  return $failed
 }
 
 text-tokenizer() {

@@ -213,20 +213,33 @@ def _gradients(trainer: Trainer) -> dict[str, torch.Tensor]:
     return {n: p.grad.clone() for n, p in trainer.translator.named_parameters() if p.grad is not None}
 
 
-def test_passes_of_similar_lengths_give_the_same_update(tmp_path):
+@pytest.mark.parametrize("passes", [dict(sources_per_pass=5), dict(share_encoder=True),
+                                    dict(share_encoder=True, sources_per_pass=5)])
+def test_shared_encodings_and_short_passes_give_the_same_update(tmp_path, passes):
     data = concepts(24, seed=3)
     whole = Trainer(config(tmp_path / "a", batch_size=24), data)
-    split = Trainer(config(tmp_path / "b", batch_size=24, pairs_per_pass=5), data)
-    speech_text = (Modality.SPEECH, Modality.TEXT)
-    group = [pair for pair in split.pairs(data, range(24), None) if pair[1] == speech_text]
-    passes = split.direction_passes(group, 5)
-    assert len(passes) == 5 and abs(sum(w for _, w in passes) - 1.0) < 1e-9
-    lengths = [max(b.source_lens) for b, _ in passes]
-    assert lengths == sorted(lengths) and lengths[0] < lengths[-1]  # sorted: less padding
-    a, b = _gradients(whole), _gradients(split)
+    other = Trainer(config(tmp_path / "b", batch_size=24, **passes), data)
+    a, b = _gradients(whole), _gradients(other)
     assert a.keys() == b.keys()
     for name in a:
         torch.testing.assert_close(a[name], b[name], rtol=1e-4, atol=1e-6, msg=name)
+
+
+def test_passes_share_encodings_and_sort_by_length(tmp_path):
+    data = concepts(24, seed=3)
+    trainer = Trainer(config(tmp_path, share_encoder=True, sources_per_pass=5), data)
+    pairs = trainer.pairs(data, range(24), None)  # all six directions of each example
+    batches = trainer.passes(pairs)
+    # 24 examples x 3 source modalities, each encoded once, in passes of at most 5 sources
+    assert sum(len(b.source_lens) for b in batches) == 72
+    assert all(len(b.source_lens) <= 5 for b in batches)
+    assert sum(len(g.index) for b in batches for g in b.groups) == len(pairs) == 144
+    for b in batches:  # each source row serves both other modalities as targets
+        assert len(b.groups) == 2 and all(torch.equal(g.index, torch.arange(len(b.source_lens))) for g in b.groups)
+    speech = [max(b.source_lens) for b in batches if b.groups[0].direction[0] < 2]
+    assert speech == sorted(speech) and speech[0] < speech[-1]  # sorted: less padding
+    plain = Trainer(config(tmp_path / "p"), data).passes(pairs)  # one pass per direction
+    assert [len(b.source_lens) for b in plain] == [24] * 6
 
 
 def test_bf16_autocast_trains_and_keeps_float32_weights(tmp_path):
@@ -237,7 +250,7 @@ def test_bf16_autocast_trains_and_keeps_float32_weights(tmp_path):
     assert all(p.dtype == torch.float32 for p in trainer.translator.parameters())
 
 
-@pytest.mark.parametrize("bad", [{"autocast": "fp8"}, {"pairs_per_pass": -1}])
+@pytest.mark.parametrize("bad", [{"autocast": "fp8"}, {"sources_per_pass": -1}])
 def test_bad_pass_settings_are_refused(tmp_path, bad):
     with pytest.raises(TmtError, match=next(iter(bad))):
         TrainConfig.from_dict({"out_dir": str(tmp_path), **bad})

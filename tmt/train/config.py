@@ -75,10 +75,16 @@ class TrainConfig:
     batch_size: int = 32
     """Examples per step and process (each example yields up to six directions)."""
 
-    pairs_per_pass: int = 0
-    """0: one forward/backward pass per direction of a batch; n: a direction's pairs, sorted by
-    length, go through passes of at most n (less padding; each pass's loss is weighted by its
-    share of the direction's target tokens, so the update is the same up to rounding)."""
+    share_encoder: bool = False
+    """The directions drawn for one example that have the same source read one encoder pass
+    of it (e.g. speech->text and speech->image of an utterance): the same loss, less compute
+    (dropout in the encoder is then shared by those directions)."""
+
+    sources_per_pass: int = 0
+    """0: one forward/backward pass per direction (per source modality with
+    ``share_encoder``); n: those pairs, sorted by source length, go through passes of at most
+    n sources (less padding; each direction's loss is still the mean over its target tokens
+    in the whole batch, so the update is the same up to rounding)."""
 
     autocast: str = "none"
     """``bf16``: the training forward runs under CPU/GPU bfloat16 autocast (weights, optimizer
@@ -138,8 +144,8 @@ class TrainConfig:
             raise TmtError(f"{source}: pseudo_ratio must be between 0 and 1")
         if config.autocast not in ("none", "bf16"):
             raise TmtError(f"{source}: autocast must be 'none' or 'bf16', not {config.autocast!r}")
-        if config.pairs_per_pass < 0:
-            raise TmtError(f"{source}: pairs_per_pass must be 0 (off) or positive")
+        if config.sources_per_pass < 0:
+            raise TmtError(f"{source}: sources_per_pass must be 0 (off) or positive")
         for name in ("batch_size", "max_steps"):
             if getattr(config, name) < 1:
                 raise TmtError(f"{source}: {name} must be at least 1")

@@ -33,7 +33,7 @@ from tmt.train.config import TrainConfig
 from tmt.train.distributed import Dist, local_device
 from tmt.translator.checkpoint import atomic_write
 from tmt.translator.config import TranslatorConfig, preset
-from tmt.translator.model import Example, Seq2SeqBatch, Translator, available_directions
+from tmt.translator.model import Example, SharedSourceBatch, Translator, available_directions
 from tmt.vocab import Vocabulary
 
 log = logging.getLogger(__name__)
@@ -271,8 +271,8 @@ class Trainer:
         The batch's (example, direction) pairs are padded one direction at a time: mixing a
         10-token caption with a 100-unit utterance in one tensor would mostly compute padding.
         Gradients accumulate over the per-direction backward passes (under DDP only the last
-        one all-reduces), so the update is that of the summed loss. With ``pairs_per_pass``
-        a direction is further split into passes of similar lengths (less padding still).
+        one all-reduces), so the update is that of the summed loss. ``share_encoder`` and
+        ``sources_per_pass`` reshape the passes, not the loss (see :meth:`passes`).
         """
         config = self.config
         if self.pools is None:
@@ -281,25 +281,25 @@ class Trainer:
             assert config.pseudo_ratio is not None
             indices = mixed_batch_indices(self.pools, config.pseudo_ratio, config.batch_size,
                                           self.step, config.seed, self.dist)
-        groups = group_by_direction(self.pairs(self.train_data, indices, self.step))
-        passes = [
-            (batch, weight)
-            for group in groups
-            for batch, weight in self.direction_passes(group, config.pairs_per_pass)
-        ]
+        batches = [b.to(self.device) for b in self.passes(self.pairs(self.train_data, indices, self.step))]
+        # each direction's loss is the mean over its target tokens in the whole batch
+        counts = torch.zeros(len(DIRECTIONS), device=self.device)
+        for batch in batches:
+            for group in batch.groups:
+                counts.index_add_(0, group.direction, (group.target != 0).sum(-1).float())
         self.model.train()
         self.optimizer.zero_grad(set_to_none=True)
         total, tokens = 0.0, 0
-        for k, (batch, weight) in enumerate(passes):
-            last = k == len(passes) - 1
+        for k, batch in enumerate(batches):
+            last = k == len(batches) - 1
             sync = nullcontext() if last or self.dist.world_size == 1 else self.model.no_sync()  # type: ignore[operator]
             with sync:
                 with self.autocast():
-                    loss, _ = self.model(batch, config.label_smoothing)
-                loss = loss * weight
+                    sums, _ = self.model(batch, config.label_smoothing)
+                loss = (sums / counts.clamp(min=1)).sum()
                 loss.backward()
             total += float(loss.detach())
-            tokens += int((batch.target != 0).sum()) + sum(batch.source_lens)
+            tokens += sum(sum(g.target_lens) for g in batch.groups) + sum(batch.source_lens)
         if config.grad_clip > 0:
             torch.nn.utils.clip_grad_norm_(self.translator.parameters(), config.grad_clip)
         self.optimizer.step()
@@ -307,25 +307,31 @@ class Trainer:
         self.step += 1
         return total, tokens
 
-    def direction_passes(
-        self, group: Sequence[tuple[Example, Direction]], pairs_per_pass: int
-    ) -> list[tuple[Seq2SeqBatch, float]]:
-        """One direction's pairs as (batch, loss weight) passes: one pass, or (``pairs_per_pass``
-        > 0) passes of similar lengths, each weighted by its share of the direction's target
-        tokens, so that the weighted per-pass means add up to the direction's mean."""
-        parts = [list(group)]
-        if 0 < pairs_per_pass < len(group):
-            ordered = sorted(group, key=lambda pair: _pair_length(*pair))
-            count = -(-len(ordered) // pairs_per_pass)
-            size = -(-len(ordered) // count)
-            parts = [ordered[i : i + size] for i in range(0, len(ordered), size)]
-        batches = []
-        for part in parts:
-            batch = self.translator.batch_from_pairs(part)
-            assert batch is not None
-            batches.append(batch.to(self.device))
-        counts = [int((batch.target != 0).sum()) for batch in batches]
-        return [(batch, n / sum(counts)) for batch, n in zip(batches, counts)]
+    def passes(self, pairs: Sequence[tuple[Example, Direction]]) -> list[SharedSourceBatch]:
+        """A step's (example, direction) pairs as forward passes: one per direction, or per
+        source modality with ``share_encoder`` (an example's pairs with one source then read
+        one encoder row); with ``sources_per_pass``, split further into passes of at most that
+        many sources of similar lengths."""
+        config = self.config
+        rows: dict[tuple[Any, ...], tuple[Example, Modality, list[Modality]]] = {}
+        for n, (example, (src, tgt)) in enumerate(pairs):
+            # the same example object holds the same source: one row serves all its targets
+            key = (id(example), src) if config.share_encoder else (n,)
+            rows.setdefault(key, (example, src, []))[2].append(tgt)
+        parts: dict[tuple[Modality, ...], list[tuple[Example, Modality, list[Modality]]]] = {}
+        for row in rows.values():
+            parts.setdefault((row[1],) if config.share_encoder else (row[1], row[2][0]), []).append(row)
+        out: list[SharedSourceBatch] = []
+        for part_key in sorted(parts, key=_part_order):
+            part = parts[part_key]
+            chunks = [part]
+            if 0 < config.sources_per_pass < len(part):
+                part = sorted(part, key=lambda row: len(row[0][row[1]]))
+                count = -(-len(part) // config.sources_per_pass)
+                size = -(-len(part) // count)
+                chunks = [part[i : i + size] for i in range(0, len(part), size)]
+            out.extend(self.translator.shared_source_batch(chunk) for chunk in chunks)
+        return out
 
     def autocast(self) -> Any:
         """The training forward's autocast context (``config.autocast``)."""
@@ -462,8 +468,9 @@ class Trainer:
         )
 
 
-def _pair_length(example: Example, direction: Direction) -> int:
-    return len(example[direction[0]]) + len(example[direction[1]])
+def _part_order(key: tuple[Modality, ...]) -> tuple[int, ...]:
+    """Passes in ``DIRECTIONS`` order (by source modality, then target)."""
+    return tuple(MODALITIES.index(m) for m in key)
 
 
 def _pseudo_flags(data: Sequence[Any]) -> np.ndarray:

@@ -60,6 +60,35 @@ class Seq2SeqBatch:
         )
 
 
+@dataclass
+class TargetGroup:
+    """Pairs of a :class:`SharedSourceBatch` with one target modality: each reads the encoding
+    of source row ``index[i]``."""
+
+    index: Tensor  # (n,) rows of the shared sources
+    decoder_input: Tensor  # (n, T)
+    target: Tensor  # (n, T), PAD where padded
+    target_lens: list[int]
+    direction: Tensor  # (n,) index into DIRECTIONS
+
+    def to(self, device: torch.device) -> TargetGroup:
+        return TargetGroup(self.index.to(device), self.decoder_input.to(device),
+                           self.target.to(device), self.target_lens, self.direction.to(device))
+
+
+@dataclass
+class SharedSourceBatch:
+    """Distinct sources, encoded once, and the target groups that read them."""
+
+    source: Tensor  # (M, S) unified ids, PAD-padded
+    source_lens: list[int]
+    groups: list[TargetGroup]
+
+    def to(self, device: torch.device) -> SharedSourceBatch:
+        return SharedSourceBatch(self.source.to(device), self.source_lens,
+                                 [g.to(device) for g in self.groups])
+
+
 def pad_stack(seqs: Sequence[Tensor], pad: int = PAD) -> tuple[Tensor, list[int]]:
     """Right-pad 1-D sequences into ``(N, max_len)``; returns the lengths too."""
     lens = [int(s.numel()) for s in seqs]
@@ -130,33 +159,93 @@ class Translator(nn.Module):
             source, source_lens, decoder_input, target, target_lens, torch.tensor(dirs)
         )
 
+    def shared_source_batch(
+        self, items: Sequence[tuple[Example, Modality, Sequence[Modality]]]
+    ) -> SharedSourceBatch:
+        """``(example, source modality, target modalities)`` items → one encoder row per item
+        and, per target modality (in ``MODALITIES`` order), a group of the pairs that read it."""
+        sources, source_lens = pad_stack([self.source_ids(src, ex[src]) for ex, src, _ in items])
+        groups = []
+        for tgt in MODALITIES:
+            rows = [i for i, (_, _, targets) in enumerate(items) if tgt in targets]
+            if not rows:
+                continue
+            inputs, outputs = zip(*(self.target_ids(tgt, items[i][0][tgt]) for i in rows))
+            decoder_input, target_lens = pad_stack(inputs)
+            dirs = [DIRECTIONS.index((items[i][1], tgt)) for i in rows]
+            groups.append(TargetGroup(torch.tensor(rows), decoder_input, pad_stack(outputs)[0],
+                                      target_lens, torch.tensor(dirs)))
+        return SharedSourceBatch(sources, source_lens, groups)
+
     # -- loss -----------------------------------------------------------------------------
 
-    def forward(self, batch: Seq2SeqBatch, label_smoothing: float = 0.1) -> tuple[Tensor, Tensor]:
+    def forward(
+        self, batch: Seq2SeqBatch | SharedSourceBatch, label_smoothing: float = 0.1
+    ) -> tuple[Tensor, Tensor]:
         """Loss summed over the directions present (each the mean over its target tokens).
 
         Logits are restricted to the target modality's ids (+ EOS), as at decode time, and
         label smoothing spreads over that same set. Returns ``(loss, per_direction_loss (6,))``
-        where absent directions hold NaN.
+        where absent directions hold NaN; for a :class:`SharedSourceBatch`, the per-direction
+        loss sums and token counts of :meth:`loss_sums` (so that a DDP wrapper sees the call).
         """
-        lprobs, allowed = self._restricted_log_probs(batch)
-        nll = -lprobs.gather(-1, batch.target.unsqueeze(-1)).squeeze(-1)  # (N, T)
-        smooth = -lprobs.masked_fill(~allowed[:, None, :], 0.0).sum(-1)  # (N, T)
-        smooth = smooth / allowed.sum(-1, keepdim=True)
-        token_loss = (1.0 - label_smoothing) * nll + label_smoothing * smooth
-        mask = batch.target != PAD
-        per_example = torch.where(mask, token_loss, 0.0).sum(-1)  # (N,); PAD scores -inf
-
-        num_dir = len(DIRECTIONS)
-        sums = torch.zeros(num_dir, device=per_example.device).index_add(
-            0, batch.direction, per_example
-        )
-        counts = torch.zeros(num_dir, device=per_example.device).index_add(
-            0, batch.direction, mask.sum(-1).float()
-        )
+        if isinstance(batch, SharedSourceBatch):
+            return self.loss_sums(batch, label_smoothing)
+        logits = self.model(
+            batch.source, batch.source_layout, batch.decoder_input, batch.target_layout
+        )  # (N, T, V)
+        sums, counts = self._loss_sums(logits, batch.target, batch.direction, label_smoothing)
         present = counts > 0
         per_direction = torch.where(present, sums / counts.clamp(min=1), float("nan"))
         return per_direction[present].sum(), per_direction.detach()
+
+    def loss_sums(
+        self, batch: SharedSourceBatch, label_smoothing: float = 0.1
+    ) -> tuple[Tensor, Tensor]:
+        """Per direction, the summed token loss and the target-token count ``((6,), (6,))`` of a
+        batch whose target groups share the encoder pass of its sources (one encoding serves
+        every target drawn for a source)."""
+        layout = BatchLayout.of(batch.source, batch.source_lens)
+        seqs, layout = self.model.encoder_frontend(batch.source, layout)
+        encoded = self.model.encoder(seqs, layout)
+        sums = counts = torch.zeros(len(DIRECTIONS), device=encoded.device)
+        for group in batch.groups:
+            memory = encoded.index_select(0, group.index)
+            lens = [batch.source_lens[i] for i in group.index.tolist()]
+            target_layout = BatchLayout.of(group.decoder_input, group.target_lens)
+            tseqs, target_layout = self.model.decoder_frontend(group.decoder_input, target_layout)
+            decoded = self.model.decoder(tseqs, target_layout, memory, BatchLayout.of(memory, lens))
+            logits = self.model.final_proj(decoded)
+            group_sums, group_counts = self._loss_sums(
+                logits, group.target, group.direction, label_smoothing
+            )
+            sums, counts = sums + group_sums, counts + group_counts
+        return sums, counts
+
+    def _loss_sums(
+        self, logits: Tensor, target: Tensor, direction: Tensor, label_smoothing: float
+    ) -> tuple[Tensor, Tensor]:
+        """Label-smoothed token losses of ``(N, T, V)`` logits, summed per direction, and each
+        direction's target-token count."""
+        lprobs, allowed = self._restrict(logits, direction)
+        nll = -lprobs.gather(-1, target.unsqueeze(-1)).squeeze(-1)  # (N, T)
+        smooth = -lprobs.masked_fill(~allowed[:, None, :], 0.0).sum(-1)  # (N, T)
+        smooth = smooth / allowed.sum(-1, keepdim=True)
+        token_loss = (1.0 - label_smoothing) * nll + label_smoothing * smooth
+        mask = target != PAD
+        per_example = torch.where(mask, token_loss, 0.0).sum(-1)  # (N,); PAD scores -inf
+        zeros = torch.zeros(len(DIRECTIONS), device=per_example.device)
+        return (
+            zeros.index_add(0, direction, per_example),
+            zeros.index_add(0, direction, mask.sum(-1).float()),
+        )
+
+    def _restrict(self, logits: Tensor, direction: Tensor) -> tuple[Tensor, Tensor]:
+        """``(N, T, V)`` logits → log-probabilities over each pair's target modality (+ EOS),
+        and the ``(N, V)`` mask of those ids; ids outside the modality score -inf."""
+        allowed = self._allowed[self._direction_target[direction]]  # (N, V)
+        logits = logits.float().masked_fill(~allowed[:, None, :], float("-inf"))
+        return F.log_softmax(logits, dim=-1), allowed
 
     def _restricted_log_probs(self, batch: Seq2SeqBatch) -> tuple[Tensor, Tensor]:
         """Teacher-forced log-probabilities over each example's target modality (+ EOS):
@@ -164,9 +253,7 @@ class Translator(nn.Module):
         logits = self.model(
             batch.source, batch.source_layout, batch.decoder_input, batch.target_layout
         )  # (N, T, V)
-        allowed = self._allowed[self._direction_target[batch.direction]]  # (N, V)
-        logits = logits.float().masked_fill(~allowed[:, None, :], float("-inf"))
-        return F.log_softmax(logits, dim=-1), allowed
+        return self._restrict(logits, batch.direction)
 
     def mean_log_prob(self, batch: Seq2SeqBatch) -> Tensor:
         """Each pair's mean log-probability per target token (EOS included), ``(N,)``: how
