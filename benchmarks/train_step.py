@@ -1,0 +1,80 @@
+"""Seconds per translator training step for each way of laying out a step's forward passes.
+
+The layouts compute the same loss (tests/unit/test_train.py checks the gradients); they differ
+in padding and in how many times a source is encoded:
+
+- per direction: one pass per direction (each padded to its longest pair);
+- sources_per_pass N: each direction split into passes of at most N pairs of similar lengths;
+- share_encoder: one pass per source modality; an example's directions with that source read
+  one encoding of it (speech->text and speech->image of an utterance);
+- both, and both under bfloat16 autocast.
+
+Each layout gets its own trainer from the same seed; the layouts take turns step by step, so a
+change of machine load hits them alike.
+
+    python benchmarks/train_step.py [--config recipes/shapes/translator.yaml] [--steps 12]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from tmt.train.config import TrainConfig
+from tmt.train.loop import Trainer
+from tmt.train.run import load_train_data
+
+ROOT = Path(__file__).resolve().parents[1]
+
+LAYOUTS: dict[str, dict[str, Any]] = {
+    "per direction": {"share_encoder": False, "sources_per_pass": 0},
+    "sources_per_pass 16": {"share_encoder": False, "sources_per_pass": 16},
+    "share_encoder": {"share_encoder": True, "sources_per_pass": 0},
+    "share_encoder + 16": {"share_encoder": True, "sources_per_pass": 16},
+    "share_encoder + 16, bf16": {"share_encoder": True, "sources_per_pass": 16, "autocast": "bf16"},
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", default=str(ROOT / "recipes/shapes/translator.yaml"))
+    parser.add_argument("--steps", type=int, default=12, help="timed steps per layout")
+    parser.add_argument("--start", type=int, default=100, help="first step (data order) timed")
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+
+    trainers = {}
+    data = None
+    for name, layout in LAYOUTS.items():
+        config = TrainConfig.load(args.config, {"out_dir": "/nonexistent", "num_threads": args.threads,
+                                                **layout})
+        if data is None:
+            data = load_train_data(config)
+        train, valid, sizes = data
+        trainer = Trainer(config, train, valid, vocab_sizes=sizes)
+        trainer.step = args.start
+        trainer.train_step()  # warm-up, not timed
+        trainers[name] = trainer
+    times: dict[str, list[float]] = {name: [] for name in LAYOUTS}
+    for _ in range(args.steps):
+        for name, trainer in trainers.items():
+            start = time.perf_counter()
+            trainer.train_step()
+            times[name].append(time.perf_counter() - start)
+    config = next(iter(trainers.values())).config
+    print(f"{args.config}: batch {config.batch_size}, {config.directions_per_example} directions per "
+          f"example, {args.steps} steps each from step {args.start}, {torch.get_num_threads()} threads")
+    base = statistics.median(times["per direction"])
+    print("| layout | s/step (median) | vs per direction |\n| --- | ---: | ---: |")
+    for name, ts in times.items():
+        median = statistics.median(ts)
+        print(f"| {name} | {median:.3f} | {base / median:.2f}x |")
+
+
+if __name__ == "__main__":
+    main()
