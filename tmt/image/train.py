@@ -169,7 +169,7 @@ class Trainer:
             loss = rec + out.vq_loss
             perceptual = torch.zeros(())
             if self.opts.perceptual_weight > 0:
-                perceptual = perceptual_loss(self.codec, out.reconstruction, batch).float()
+                perceptual = perceptual_loss(self.codec, out.reconstruction, batch)
                 loss = loss + self.opts.perceptual_weight * perceptual
             align = torch.zeros(())
             if self.caption_head is not None and words is not None:
