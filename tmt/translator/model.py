@@ -191,9 +191,7 @@ class Translator(nn.Module):
         """
         if isinstance(batch, SharedSourceBatch):
             return self.loss_sums(batch, label_smoothing)
-        logits = self.model(
-            batch.source, batch.source_layout, batch.decoder_input, batch.target_layout
-        )  # (N, T, V)
+        logits = self._logits(batch)
         sums, counts = self._loss_sums(logits, batch.target, batch.direction, label_smoothing)
         present = counts > 0
         per_direction = torch.where(present, sums / counts.clamp(min=1), float("nan"))
@@ -250,10 +248,11 @@ class Translator(nn.Module):
     def _restricted_log_probs(self, batch: Seq2SeqBatch) -> tuple[Tensor, Tensor]:
         """Teacher-forced log-probabilities over each example's target modality (+ EOS):
         ``(lprobs (N, T, V), allowed (N, V))``; ids outside the modality score -inf."""
-        logits = self.model(
-            batch.source, batch.source_layout, batch.decoder_input, batch.target_layout
-        )  # (N, T, V)
-        return self._restrict(logits, batch.direction)
+        return self._restrict(self._logits(batch), batch.direction)
+
+    def _logits(self, batch: Seq2SeqBatch) -> Tensor:
+        """Teacher-forced ``(N, T, V)`` logits over the whole vocabulary."""
+        return self.model(batch.source, batch.source_layout, batch.decoder_input, batch.target_layout)
 
     def mean_log_prob(self, batch: Seq2SeqBatch) -> Tensor:
         """Each pair's mean log-probability per target token (EOS included), ``(N,)``: how
