@@ -9,6 +9,10 @@ in padding and in how many times a source is encoded:
   one encoding of it (speech->text and speech->image of an utterance);
 - both, and both under bfloat16 autocast.
 
+Two rows change what is computed, for their cost only: the recipe's layout with the dropout
+masks drawn by ``bernoulli_`` (``torch.nn.Dropout``, which the translator's faster uniform
+masks replace), and without attention-weight dropout (as recipes/shapes/translator.yaml).
+
 Each layout gets its own trainer from the same seed; the layouts take turns step by step, so a
 change of machine load hits them alike.
 
@@ -28,15 +32,25 @@ import torch
 from tmt.train.config import TrainConfig
 from tmt.train.loop import Trainer
 from tmt.train.run import load_train_data
+from tmt.translator.factory import UniformMaskDropout, replace_dropouts
 
 ROOT = Path(__file__).resolve().parents[1]
 
+BERNOULLI = "bernoulli masks"
+"""Layout key (not a config key): put back torch.nn.Dropout in place of the uniform masks."""
 LAYOUTS: dict[str, dict[str, Any]] = {
     "per direction": {"share_encoder": False, "sources_per_pass": 0},
     "sources_per_pass 16": {"share_encoder": False, "sources_per_pass": 16},
     "share_encoder": {"share_encoder": True, "sources_per_pass": 0},
     "share_encoder + 16": {"share_encoder": True, "sources_per_pass": 16},
     "share_encoder + 16, bf16": {"share_encoder": True, "sources_per_pass": 16, "autocast": "bf16"},
+    "share_encoder + 16, bernoulli masks": {"share_encoder": True, "sources_per_pass": 16,
+                                            BERNOULLI: True},
+    "share_encoder + 16, no attention dropout": {"share_encoder": True, "sources_per_pass": 16,
+                                                 "model": {"attn_dropout_p": 0.0}},
+    "share_encoder + 16, no attention dropout, bf16": {
+        "share_encoder": True, "sources_per_pass": 16, "autocast": "bf16",
+        "model": {"attn_dropout_p": 0.0}},
 }
 
 
@@ -51,12 +65,16 @@ def main() -> None:
     trainers = {}
     data = None
     for name, layout in LAYOUTS.items():
+        settings = {k: v for k, v in layout.items() if k != BERNOULLI}
         config = TrainConfig.load(args.config, {"out_dir": "/nonexistent", "num_threads": args.threads,
-                                                **layout})
+                                                **settings, "model": {"attn_dropout_p": 0.1,
+                                                                      **settings.get("model", {})}})
         if data is None:
             data = load_train_data(config)
         train, valid, sizes = data
         trainer = Trainer(config, train, valid, vocab_sizes=sizes)
+        if layout.get(BERNOULLI):
+            replace_dropouts(trainer.translator, UniformMaskDropout, torch.nn.Dropout)
         trainer.step = args.start
         trainer.train_step()  # warm-up, not timed
         trainers[name] = trainer

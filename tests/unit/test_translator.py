@@ -199,3 +199,25 @@ def test_image_grid_positions(micro_config, tiny_vocab, tmp_path):
     assert Translator.load(tmp_path / "ckpt").config.image_grid == (8, 4)
     with pytest.raises(TmtError, match="image_grid must be two positive integers"):
         TranslatorConfig.from_dict({"image_grid": [8]})
+
+
+def test_hidden_dropouts_draw_uniform_masks(micro_config, tiny_vocab):
+    from torch import nn
+
+    from tmt.translator.factory import UniformMaskDropout
+
+    config = TranslatorConfig.from_dict({**micro_config.to_dict(), "dropout_p": 0.1})
+    model = Translator(config, tiny_vocab)
+    dropouts = [m for m in model.modules() if isinstance(m, nn.Dropout)]
+    assert dropouts and all(type(m) is UniformMaskDropout for m in dropouts)
+    drop = UniformMaskDropout(0.1)
+    x = torch.full((200_000,), 2.0)
+    torch.manual_seed(0)
+    y = drop(x)
+    assert abs(float((y == 0).float().mean()) - 0.1) < 0.005  # drops with probability p
+    assert torch.allclose(y[y != 0], torch.tensor(2.0 / 0.9))  # keeps, scaled by 1 / (1 - p)
+    torch.manual_seed(0)
+    assert torch.equal(drop(x), y)  # the torch RNG decides the mask: seeded runs repeat
+    drop.eval()
+    assert drop(x) is x
+    assert torch.equal(UniformMaskDropout(1.0)(x), torch.zeros_like(x))

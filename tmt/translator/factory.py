@@ -61,6 +61,28 @@ class LMHead(Projection):
         return logits
 
 
+class UniformMaskDropout(nn.Dropout):
+    """:class:`torch.nn.Dropout` whose mask is ``rand >= p`` rather than ``bernoulli_``: the
+    same distribution, and on CPU about 2x faster forward + backward (``torch.rand`` is
+    vectorised, ``bernoulli_`` is not). The translator's hidden dropouts are this class."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        if not self.training or self.p == 0.0:
+            return x
+        if self.p >= 1.0:
+            return torch.zeros_like(x)
+        keep = torch.rand(x.shape, device=x.device) >= self.p
+        return x * keep * (1.0 / (1.0 - self.p))
+
+
+def replace_dropouts(model: nn.Module, kind: type[nn.Dropout], make: type[nn.Dropout]) -> None:
+    """Replace every submodule of exactly type ``kind`` with ``make(p)`` (same probability)."""
+    for parent in list(model.modules()):
+        for name, child in list(parent.named_children()):
+            if type(child) is kind:
+                setattr(parent, name, make(child.p))
+
+
 class TranslatorFactory:
     def __init__(self, config: TranslatorConfig, vocab: Vocabulary) -> None:
         self._config = config
@@ -94,6 +116,7 @@ class TranslatorFactory:
             config.max_seq_len,
         )
         init_bert_normal(model)
+        replace_dropouts(model, nn.Dropout, UniformMaskDropout)
         return model
 
     def create_frontend(self, embed: StandardEmbedding) -> ModalityEmbeddingFrontend:
