@@ -9,9 +9,10 @@ in padding and in how many times a source is encoded:
   one encoding of it (speech->text and speech->image of an utterance);
 - both, and both under bfloat16 autocast.
 
-Two rows change what is computed, for their cost only: the recipe's layout with the dropout
-masks drawn by ``bernoulli_`` (``torch.nn.Dropout``, which the translator's faster uniform
-masks replace), and without attention-weight dropout (as recipes/shapes/translator.yaml).
+The other rows change what is computed, for their cost only: the dropout masks drawn by
+``bernoulli_`` (``torch.nn.Dropout``, which the translator's uniform masks replace), and no
+attention-weight dropout, in float32 and under bf16 autocast (the ninth round's settings,
+recipes/shapes/README.md). The rows that do not say otherwise keep attention dropout 0.1.
 
 Each layout gets its own trainer from the same seed; the layouts take turns step by step, so a
 change of machine load hits them alike.
@@ -51,6 +52,9 @@ LAYOUTS: dict[str, dict[str, Any]] = {
     "share_encoder + 16, no attention dropout, bf16": {
         "share_encoder": True, "sources_per_pass": 16, "autocast": "bf16",
         "model": {"attn_dropout_p": 0.0}},
+    "share_encoder + 16, no attention dropout, bf16, bernoulli masks": {
+        "share_encoder": True, "sources_per_pass": 16, "autocast": "bf16",
+        "model": {"attn_dropout_p": 0.0}, BERNOULLI: True},
 }
 
 
