@@ -24,6 +24,12 @@ export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
 STEPS=(corpus speech-tokenizer image-codec decoders text-tokenizer store translator bundle)
 EXTRA_STEPS=(judge)
 
+wait_all() {  # PID... : wait for every one; fail if any failed
+  local failed=0
+  for pid in "$@"; do wait "$pid" || failed=1; done
+  return $failed
+}
+
 corpus() {  # tmt-shapes, 20k examples
   [ -f "$CORPUS/manifest.jsonl" ] || $TMT data shapes --out "$CORPUS" --size 20000 --seed 0
 }
@@ -80,9 +86,7 @@ decoders() {  # the image codec's pixel decoder (refit) and the speech vocoder, 
       --steps 1500 --max-utterances 8000 --seed 0 &
     pids+=($!)
   fi
-  local failed=0
-  for pid in "${pids[@]}"; do wait "$pid" || failed=1; done
-  return $failed
+  wait_all "${pids[@]}"
 }
 
 text-tokenizer() {
@@ -90,13 +94,12 @@ text-tokenizer() {
 }
 
 store() {  # the token store (resumable), in two halves side by side on 1 thread each
-  local pids=() failed=0
+  local pids=()
   for part in 0/2 1/2; do
     OMP_NUM_THREADS=1 $TMT tokenize shapes --root "$CORPUS" --out "$STORE" --shard "$part" &
     pids+=($!)
   done
-  for pid in "${pids[@]}"; do wait "$pid" || failed=1; done
-  return $failed
+  wait_all "${pids[@]}"
 }
 
 translator() {  # resumes from work/runs/shapes-translator/last.pt

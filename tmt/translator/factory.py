@@ -63,8 +63,9 @@ class LMHead(Projection):
 
 class UniformMaskDropout(nn.Dropout):
     """:class:`torch.nn.Dropout` whose mask is ``rand >= p`` rather than ``bernoulli_``: the
-    same distribution, and on CPU about 2x faster forward + backward (``torch.rand`` is
-    vectorised, ``bernoulli_`` is not). The translator's hidden dropouts are this class."""
+    same distribution, but ``torch.rand`` is vectorised on CPU and ``bernoulli_`` is not, and
+    is slow on bfloat16 tensors (the "bernoulli masks" rows of benchmarks/train_step.py). The
+    translator's hidden dropouts are this class."""
 
     def forward(self, x: Tensor) -> Tensor:
         if not self.training or self.p == 0.0:
