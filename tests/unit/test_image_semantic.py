@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from tmt import precision
 from tmt.errors import TmtError
 from tmt.image.alignment import perceptual_loss
 from tmt.image.codec import ImageCodec
@@ -266,3 +267,14 @@ def test_bf16_trainers_keep_float32_weights_and_code_choice(tmp_path: Path) -> N
     z, ids = seen[0]
     assert z.dtype == torch.float32
     assert torch.equal(ids, (F.normalize(z, dim=-1) @ codec.quantizer.codes().t()).argmax(-1))
+
+
+def test_bf16_auto_trains_in_float32_without_native_bf16(tmp_path: Path, monkeypatch, capsys) -> None:
+    monkeypatch.setattr(precision, "native_bf16", lambda device: False)
+    corpus = captioned_corpus(tmp_path / "corpus")
+    assert semantic_main(["--corpus", str(corpus), "--batch-size", "4", "--bf16", "auto",
+                          "--image-cache", str(tmp_path / "cache"), "--out", str(tmp_path / "encoder"),
+                          "--work", str(tmp_path / "w1"), "--override", json.dumps(SMALL),
+                          "--steps", "1"]) == 0
+    assert ImageCodec.load(tmp_path / "encoder").config.extra["stage1"]["bf16"] is False
+    assert "precision: float32 (--bf16 auto)" in capsys.readouterr().out

@@ -3,6 +3,7 @@
 import pytest
 import torch
 
+from tmt import precision
 from tmt.errors import TmtError
 from tmt.modality import DIRECTIONS, Modality
 from tmt.train.config import TrainConfig
@@ -248,6 +249,16 @@ def test_bf16_autocast_trains_and_keeps_float32_weights(tmp_path):
     result = trainer.fit()
     assert max(result.valid_loss.values()) < 0.3, result.valid_loss
     assert all(p.dtype == torch.float32 for p in trainer.translator.parameters())
+
+
+@pytest.mark.parametrize("native", [False, True])
+def test_autocast_auto_is_bf16_only_on_native_hardware(tmp_path, monkeypatch, native):
+    monkeypatch.setattr(precision, "native_bf16", lambda device: native)
+    protos = concepts(2)
+    trainer = Trainer(config(tmp_path, autocast="auto"), protos, protos)
+    assert trainer.bf16 is native
+    with trainer.autocast():
+        assert (torch.ones(2, 2) @ torch.ones(2, 2)).dtype == (torch.bfloat16 if native else torch.float32)
 
 
 @pytest.mark.parametrize("bad", [{"autocast": "fp8"}, {"sources_per_pass": -1}])

@@ -33,7 +33,7 @@ from tmt.image.train import (
     add_bf16_option,
     add_image_cache_option,
     batch_indices,
-    bf16_autocast,
+    bf16_from_args,
     cached_images,
     codec_optimizer,
     evaluate,
@@ -43,6 +43,7 @@ from tmt.image.train import (
     run_cli,
     validate_and_checkpoint,
 )
+from tmt.precision import bf16_autocast
 
 DECODER_FIELDS = frozenset(
     {"latent_channels", "decoder_channels", "decoder_layers_per_block", "decoder_norm_groups",
@@ -135,7 +136,8 @@ def refit(args: argparse.Namespace) -> ImageCodec:
     opts = TrainOptions(
         steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
         fg_weight=args.fg_weight, perceptual_weight=args.perceptual_weight,
-        checkpoint_every=args.checkpoint_every, eval_every=args.eval_every, bf16=args.bf16,
+        checkpoint_every=args.checkpoint_every, eval_every=args.eval_every,
+        bf16=bf16_from_args(args, args.device),
     )
     try:
         override = json.loads(args.override) if args.override else {}

@@ -34,13 +34,14 @@ from tmt.image.train import (
     add_bf16_option,
     add_image_cache_option,
     batch_indices,
-    bf16_autocast,
+    bf16_from_args,
     cached_images,
     image_cache_dir,
     lr_at,
     run_cli,
     save_checkpoint,
 )
+from tmt.precision import bf16_autocast
 
 
 class PooledWordHead(nn.Module):
@@ -79,6 +80,7 @@ def pretrain(args: argparse.Namespace) -> ImageCodec:
     torch.manual_seed(args.seed)
     if args.threads:
         torch.set_num_threads(args.threads)
+    bf16 = bf16_from_args(args, "cpu")
     cfg = PRESETS[args.preset]()
     override = json.loads(args.override or "{}")
     cfg = ImageCodecConfig.from_dict({**cfg.to_dict(), "encoder": "cnn", **override})
@@ -122,7 +124,7 @@ def pretrain(args: argparse.Namespace) -> ImageCodec:
         batch = batch_indices(len(images), args.batch_size, args.seed, step)
         for group in optimizer.param_groups:
             group["lr"] = lr_at(step, opts)
-        with bf16_autocast(args.bf16, torch.device("cpu")):
+        with bf16_autocast(bf16, torch.device("cpu")):
             logits = head(encoder.feature_map(to_unit_range(images[batch]))).float()
         loss = F.binary_cross_entropy_with_logits(logits, targets[batch])
         optimizer.zero_grad(set_to_none=True)
@@ -142,7 +144,7 @@ def pretrain(args: argparse.Namespace) -> ImageCodec:
     codec.config.extra = {
         "stage1": {
             "recipe": "python -m tmt.image.semantic",
-            "steps": args.steps, "batch_size": args.batch_size, "lr": args.lr, "seed": args.seed, "bf16": args.bf16,
+            "steps": args.steps, "batch_size": args.batch_size, "lr": args.lr, "seed": args.seed, "bf16": bf16,
             "train_images": len(images), "train_seconds": round(time.time() - start, 1),
             "valid": {k: round(v, 4) for k, v in figures.items()},
         }

@@ -12,7 +12,6 @@ as fp16 ``model.safetensors`` + ``config.json``.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import dataclasses
 import json
 import math
@@ -40,6 +39,7 @@ from tmt.image.config import PRESETS, ImageCodecConfig
 from tmt.image.dataset import load_images_uint8, read_manifest, to_unit_range
 from tmt.image.metrics import codebook_usage, psnr
 from tmt.image.modules import ConvEncoder
+from tmt.precision import CHOICES, bf16_autocast, use_bf16
 
 
 @dataclass(kw_only=True)
@@ -65,7 +65,8 @@ class TrainOptions:
     """Weight of :func:`tmt.image.alignment.perceptual_loss` (needs the ``cnn`` encoder; 0 = off)."""
     bf16: bool = False
     """Run the forward passes under bfloat16 autocast (weights, optimiser and the quantiser's
-    code choice stay float32); about 1.35x faster on a CPU with AMX/AVX-512 bf16."""
+    code choice stay float32); about 1.35x faster on a CPU with AMX/AVX-512 bf16, many times
+    slower on one without (``--bf16 auto`` then keeps float32)."""
     seed: int = 0
     restart_every: int = 100
     checkpoint_every: int = 250
@@ -281,20 +282,21 @@ def validate_and_checkpoint(
         save_checkpoint({**state(), "elapsed": seconds}, checkpoint)
 
 
-def bf16_autocast(enabled: bool, device: torch.device) -> Any:
-    """The image trainers' forward context: bfloat16 autocast when ``enabled``."""
-    if not enabled:
-        return contextlib.nullcontext()
-    return torch.autocast(device.type, dtype=torch.bfloat16)
-
-
 def add_bf16_option(parser: argparse.ArgumentParser) -> None:
-    """``--bf16`` of the image trainers (stage 1, stage 2, the decoder refit)."""
+    """``--bf16 [auto]`` of the image trainers (stage 1, stage 2, the decoder refit)."""
     parser.add_argument(
-        "--bf16", action="store_true",
-        help="forward passes under bfloat16 autocast (float32 weights; faster on CPUs with "
-        "AMX or AVX-512 bf16)",
+        "--bf16", nargs="?", const="bf16", default="none", choices=CHOICES,
+        help="forward passes under bfloat16 autocast (float32 weights): '--bf16' always, "
+        "'--bf16 auto' only where the device computes bf16 natively (CPU: AMX or AVX-512 bf16; "
+        "elsewhere it is emulated and many times slower)",
     )
+
+
+def bf16_from_args(args: argparse.Namespace, device: torch.device | str) -> bool:
+    """``--bf16`` resolved for ``device``, and said on stdout (the log names the precision)."""
+    enabled = use_bf16(args.bf16, device)
+    print(f"precision: {'bfloat16 autocast' if enabled else 'float32'} (--bf16 {args.bf16})")
+    return enabled
 
 
 def add_image_cache_option(parser: argparse.ArgumentParser) -> None:
@@ -349,7 +351,7 @@ def train(args: argparse.Namespace) -> ImageCodec:
         caption_loss=args.caption_loss,
         freeze_encoder=args.freeze_encoder,
         perceptual_weight=args.perceptual_weight,
-        bf16=args.bf16,
+        bf16=bf16_from_args(args, args.device),
     )
     work, out = Path(args.work), Path(args.out)
     work.mkdir(parents=True, exist_ok=True)

@@ -8,6 +8,7 @@ from typing import Any
 
 import yaml
 
+from tmt import precision
 from tmt.errors import TmtError
 from tmt.modality import DIRECTIONS, Modality, parse_direction
 
@@ -88,7 +89,8 @@ class TrainConfig:
 
     autocast: str = "none"
     """``bf16``: the training forward runs under CPU/GPU bfloat16 autocast (weights, optimizer
-    and loss stay float32; validation runs in float32); ``none``: float32 throughout."""
+    and loss stay float32; validation runs in float32); ``none``: float32 throughout; ``auto``:
+    bf16 where the device computes it natively (:func:`tmt.precision.native_bf16`), else none."""
 
     max_steps: int = 1000
     lr: float = 5e-4
@@ -142,8 +144,11 @@ class TrainConfig:
             raise TmtError(f"{source}: direction_weights must be positive")
         if config.pseudo_ratio is not None and not 0.0 <= config.pseudo_ratio <= 1.0:
             raise TmtError(f"{source}: pseudo_ratio must be between 0 and 1")
-        if config.autocast not in ("none", "bf16"):
-            raise TmtError(f"{source}: autocast must be 'none' or 'bf16', not {config.autocast!r}")
+        if config.autocast not in precision.CHOICES:
+            raise TmtError(
+                f"{source}: autocast must be one of {', '.join(precision.CHOICES)}, "
+                f"not {config.autocast!r}"
+            )
         if config.sources_per_pass < 0:
             raise TmtError(f"{source}: sources_per_pass must be 0 (off) or positive")
         for name in ("batch_size", "max_steps"):

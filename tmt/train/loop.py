@@ -26,6 +26,7 @@ import torch
 from torch import Tensor
 from tqdm import tqdm
 
+from tmt import precision
 from tmt.data.pseudo import generated_modalities
 from tmt.errors import TmtError
 from tmt.modality import DIRECTIONS, MODALITIES, Modality
@@ -214,6 +215,10 @@ class Trainer:
         # Same initial weights on every rank: seed before building the model.
         _seed_everything(config.seed)
         self.device = local_device(config.device, self.dist)
+        self.bf16 = precision.use_bf16(config.autocast, self.device)
+        """Whether the training forward runs under bfloat16 autocast (``config.autocast``)."""
+        if config.autocast == "auto" and self.dist.is_main:
+            log.info("autocast auto: %s", "bfloat16" if self.bf16 else "float32 (no native bf16)")
         self.translator = build_translator(config, sizes).to(self.device)
         self.model = self.dist.wrap(self.translator)
         self.optimizer = make_optimizer(self.translator, config)
@@ -335,9 +340,7 @@ class Trainer:
 
     def autocast(self) -> Any:
         """The training forward's autocast context (``config.autocast``)."""
-        if self.config.autocast == "none":
-            return nullcontext()
-        return torch.autocast(self.device.type, dtype=torch.bfloat16)
+        return precision.bf16_autocast(self.bf16, self.device)
 
     def pairs(
         self, data: Sequence[Any], indices: Sequence[int], step: int | None
