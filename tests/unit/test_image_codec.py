@@ -166,7 +166,9 @@ def test_query_causality(codec: ImageCodec) -> None:
     base = codec.qformer(patches)
     with torch.no_grad():
         saved = codec.qformer.queries.clone()
-        codec.qformer.queries[:, 20] += 1.0
+        # a random change: adding a constant to every dimension would be erased by the
+        # pre-LayerNorms (the test then only passed on rounding differences of some CPUs)
+        codec.qformer.queries[:, 20] += torch.randn(codec.qformer.queries.shape[-1])
         moved = codec.qformer(patches)
         codec.qformer.queries.copy_(saved)
     assert torch.allclose(base[:, :20], moved[:, :20], atol=1e-6)
