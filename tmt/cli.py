@@ -309,7 +309,8 @@ def _cmd_models(args: argparse.Namespace) -> None:
 
 def _add_decoding_arguments(parser: argparse.ArgumentParser) -> None:
     """The DecodingOptions flags shared by translate and eval."""
-    parser.add_argument("--strategy", default="beam", choices=["beam", "greedy", "sample"])
+    parser.add_argument("--strategy", default="beam", choices=["beam", "greedy", "sample"],
+                        help="beam search, greedy decoding, or sampling (--temperature, --top-k)")
     parser.add_argument("--beam", type=int, default=5, help="beam size")
     parser.add_argument("--temperature", type=float, default=1.0, help="sampling temperature")
     parser.add_argument("--top-k", type=int, default=0, help="sample among the k best (0: all)")
@@ -322,8 +323,20 @@ def _add_decoding_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="cpu", help="torch device (cpu, cuda, cuda:1, ...)")
 
 
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows an option's default, unless it has none (None, a flag's False) or its help already
+    says what the default is."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        # identity, not ==: a default of 0 or 0.0 is still shown
+        if any(action.default is v for v in (None, False, argparse.SUPPRESS)) or "default" in text:
+            return text
+        return super()._get_help_string(action)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    fmt = argparse.ArgumentDefaultsHelpFormatter
+    fmt = HelpFormatter
     parser = argparse.ArgumentParser(
         prog="tmt",
         description="Translate between speech, images and text, each modality treated as a "
@@ -342,8 +355,10 @@ def build_parser() -> argparse.ArgumentParser:
         "(default: <input stem>.<target>.wav|png).",
         formatter_class=fmt,
     )
-    tr.add_argument("--from", dest="source", required=True, choices=modalities)
-    tr.add_argument("--to", dest="target", required=True, choices=modalities)
+    tr.add_argument("--from", dest="source", required=True, choices=modalities,
+                    help="modality of the input")
+    tr.add_argument("--to", dest="target", required=True, choices=modalities,
+                    help="modality of the output (not the input's)")
     tr.add_argument("input", help="wav/image file, or the text itself ('-': stdin)")
     tr.add_argument("-o", "--output", help="output file (text: default stdout)")
     tr.add_argument("--model", default="shapes", help="bundle name under checkpoints/ or a path")

@@ -28,7 +28,18 @@ def test_help_lists_every_command(capsys):
         assert command in out
     with pytest.raises(SystemExit):
         build_parser().parse_args(["translate", "--help"])
-    assert "--beam" in capsys.readouterr().out
+    out = " ".join(capsys.readouterr().out.split())  # argparse wraps lines
+    assert "--beam BEAM beam size (default: 5)" in out
+    assert "(default: None)" not in out  # no default is not a default worth printing
+    assert "sampling temperature (default: 1.0)" in out and "(0: all) (default: 0)" in out
+
+
+def test_help_says_each_default_once(capsys):
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["pack", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "(default: tokenizers/)" in out and out.count("(default:") == out.count("default")
+    assert "reranking weight (see tmt translate --rerank) (default: 0.0)" in out
 
 
 @pytest.mark.parametrize(

@@ -218,7 +218,8 @@ class Trainer:
         self.bf16 = precision.use_bf16(config.autocast, self.device)
         """Whether the training forward runs under bfloat16 autocast (``config.autocast``)."""
         if config.autocast == "auto" and self.dist.is_main:
-            log.info("autocast auto: %s", "bfloat16" if self.bf16 else "float32 (no native bf16)")
+            print(f"autocast auto: {'bfloat16' if self.bf16 else 'float32 (no native bf16)'}",
+                  file=sys.stderr)
         self.translator = build_translator(config, sizes).to(self.device)
         self.model = self.dist.wrap(self.translator)
         self.optimizer = make_optimizer(self.translator, config)
