@@ -11,6 +11,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
+from tmt.cli_help import HelpFormatter
 from tmt.errors import TmtError
 
 if TYPE_CHECKING:
@@ -321,18 +322,6 @@ def _add_decoding_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-len", type=int, default=None,
                         help="cap on generated text/speech tokens (default: 64 text, 500 speech)")
     parser.add_argument("--device", default="cpu", help="torch device (cpu, cuda, cuda:1, ...)")
-
-
-class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
-    """Shows an option's default, unless it has none (None, a flag's False) or its help already
-    says what the default is."""
-
-    def _get_help_string(self, action: argparse.Action) -> str | None:
-        text = action.help or ""
-        # identity, not ==: a default of 0 or 0.0 is still shown
-        if any(action.default is v for v in (None, False, argparse.SUPPRESS)) or "default" in text:
-            return text
-        return super()._get_help_string(action)
 
 
 def build_parser() -> argparse.ArgumentParser:

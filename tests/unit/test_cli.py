@@ -93,3 +93,16 @@ def test_train_command_round_trip(tmp_path, capsys):
     config.write_text(yaml.safe_dump({"out_dir": str(tmp_path / "x"), "stores": [str(tmp_path / "none")]}))
     code, _, err = run(capsys, "train", "--config", str(config))
     assert code == 2 and "token store not found" in err
+
+
+@pytest.mark.parametrize("module", ["tmt.image.train", "tmt.image.semantic", "tmt.image.refit_decoder",
+                                    "tmt.eval.image_judge_train", "tmt.eval.judge_report"])
+def test_trainer_help_shows_real_defaults_only(module, capsys):
+    import importlib
+
+    with pytest.raises(SystemExit) as done:
+        importlib.import_module(module).main(["--help"])
+    assert done.value.code == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "(default: None)" not in out and "(default: False)" not in out
+    assert "(default: " in out  # real defaults are still shown

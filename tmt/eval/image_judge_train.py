@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from tmt.cli_help import HelpFormatter
 from tmt.data.shapes import ShapesExample, read_corpus, read_meta
 from tmt.data.shapes_world import Record, attribute_accuracy, canonical_record
 from tmt.errors import TmtError
@@ -186,7 +187,7 @@ def train_image_judge(
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.ArgumentDefaultsHelpFormatter
+        description=__doc__, formatter_class=HelpFormatter
     )
     parser.add_argument("--corpus", required=True, help="tmt-shapes corpus directory")
     parser.add_argument("--out", required=True, help="where to write the judge")

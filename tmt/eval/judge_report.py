@@ -14,6 +14,7 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
+from tmt.cli_help import HelpFormatter
 from tmt.data.shapes import ShapesExample, read_corpus
 from tmt.data.shapes_tts import read_wav
 from tmt.data.shapes_world import attribute_accuracy, parse_caption
@@ -61,7 +62,7 @@ def text_parser_report(examples: list[ShapesExample]) -> dict[str, float]:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.ArgumentDefaultsHelpFormatter
+        description=__doc__, formatter_class=HelpFormatter
     )
     parser.add_argument("--corpus", required=True)
     parser.add_argument("--image-judge", default="checkpoints/judges/image")

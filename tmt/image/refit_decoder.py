@@ -23,6 +23,7 @@ from typing import Any
 
 import torch
 
+from tmt.cli_help import HelpFormatter
 from tmt.errors import TmtError
 from tmt.image.alignment import perceptual_loss
 from tmt.image.codec import ImageCodec
@@ -217,7 +218,7 @@ def build_parser() -> argparse.ArgumentParser:
             "and codebook stay fixed, so the codes, and the token stores and translators made "
             "with them, stay valid."
         ),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     parser.add_argument("--codec", required=True, help="the image codec whose codes are kept")
     parser.add_argument("--corpus", required=True, help="corpus directory (manifest.jsonl + images)")

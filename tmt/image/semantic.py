@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from tmt.cli_help import HelpFormatter
 from tmt.errors import TmtError
 from tmt.image.alignment import caption_targets
 from tmt.image.codec import ImageCodec
@@ -159,7 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m tmt.image.semantic",
         description="Stage 1 of the image codec: train the CNN encoder to tell which words a "
         "picture's caption uses; saves a codec to continue with python -m tmt.image.train --init.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     parser.add_argument("--corpus", required=True, help="corpus directory (manifest.jsonl + images)")
     parser.add_argument("--out", required=True, help="where the codec with this encoder is saved")

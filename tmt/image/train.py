@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from tmt.cli_help import HelpFormatter
 from tmt.errors import TmtError
 from tmt.image.alignment import (
     CaptionDecoder,
@@ -438,7 +439,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m tmt.image.train",
         description="Train the SEED-style image codec (32 codes per image) on a corpus with manifest.jsonl.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     parser.add_argument(
         "--corpus", required=True, help="corpus directory (manifest.jsonl + images)"
