@@ -1,9 +1,10 @@
 """Mixed precision for training: does this device run bfloat16 natively, and the autocast context.
 
 bfloat16 autocast pays only where the hardware has bf16 arithmetic. On a CPU without AMX or
-AVX-512 bf16 (e.g. an AVX2-only AMD EPYC), oneDNN emulates it: a 2048x256 @ 256x1024 linear took
-4.9x and a 3x3 convolution 72x the float32 time (``python benchmarks/precision.py``). Training
-options therefore accept ``auto``: bfloat16 where it is native, float32 elsewhere.
+AVX-512 bf16 (e.g. an AVX2-only AMD EPYC), oneDNN emulates it: forward + backward of a
+2048x256 -> 1024 linear took 3.45x and of a 3x3 convolution 11.8x the float32 time
+(``python benchmarks/precision.py --repeat 5``, figures in benchmarks/README.md). Training options
+therefore accept ``auto``: bfloat16 where it is native, float32 elsewhere.
 """
 
 from __future__ import annotations
