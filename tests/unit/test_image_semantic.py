@@ -13,10 +13,12 @@ from PIL import Image
 
 from tmt import precision
 from tmt.errors import TmtError
-from tmt.image.alignment import perceptual_loss
+from tmt.image.alignment import perceptual_loss, trunk_features
 from tmt.image.codec import ImageCodec
 from tmt.image.config import ImageCodecConfig
+from tmt.image.refit_decoder import DecoderTrainer
 from tmt.image.semantic import main as semantic_main
+from tmt.image.train import Trainer, TrainOptions
 from tmt.image.train import main as train_main
 
 
@@ -89,6 +91,48 @@ def test_perceptual_loss_compares_features() -> None:
         perceptual_loss(vit, image, image)
 
 
+def test_cached_trunk_features_change_no_step() -> None:
+    """A frozen-trunk step on features computed once (trunk_features) is the step that runs
+    the trunk itself: the same losses, the same gradients, the same updated weights."""
+    torch.manual_seed(0)
+    images = (torch.rand(6, 3, 16, 16) * 255).to(torch.uint8)
+    batch = images.float() / 127.5 - 1
+    opts = TrainOptions(steps=4, batch_size=6, freeze_encoder=True, perceptual_weight=1.0)
+    results = []
+    for cached in (False, True):
+        torch.manual_seed(1)
+        codec = ImageCodec(ImageCodecConfig.from_dict({**SMALL, "image_size": 16}))
+        trainer = Trainer(codec, opts)
+        features = trunk_features(codec, images) if cached else None
+        stats = trainer.train_step(batch, features=features)
+        grads = {n: p.grad.clone() for n, p in codec.named_parameters() if p.grad is not None}
+        results.append((stats, grads, {n: p.detach().clone() for n, p in codec.named_parameters()}))
+    (plain, plain_grads, plain_weights), (cached, cached_grads, cached_weights) = results
+    assert plain_grads and plain_grads.keys() == cached_grads.keys()
+    assert not any(n.startswith("encoder.trunk.") for n in plain_grads)  # frozen
+    for key in ("loss", "rec", "vq", "perceptual"):
+        assert cached[key] == pytest.approx(plain[key], rel=1e-5), key
+    for name in plain_grads:
+        assert torch.allclose(cached_grads[name], plain_grads[name], rtol=1e-4, atol=1e-7), name
+    for name in plain_weights:
+        assert torch.allclose(cached_weights[name], plain_weights[name], rtol=1e-4, atol=1e-6), name
+
+    # the decoder refit: the perceptual reference from the cache, the same loss
+    codec = ImageCodec(ImageCodecConfig.from_dict({**SMALL, "image_size": 16}))
+    ids = codec.quantize(batch)[1]
+    losses = []
+    for reference in (None, trunk_features(codec, images)):
+        copy = ImageCodec(codec.config)
+        copy.load_state_dict(codec.state_dict())
+        losses.append(DecoderTrainer(copy, opts).train_step(ids, batch, reference))
+    assert losses[1]["perceptual"] == pytest.approx(losses[0]["perceptual"], rel=1e-5)
+    assert losses[1]["loss"] == pytest.approx(losses[0]["loss"], rel=1e-5)
+
+    unfrozen = Trainer(ImageCodec(codec.config), TrainOptions(steps=1, batch_size=6))
+    with pytest.raises(TmtError, match="frozen encoder"):
+        unfrozen.train_step(batch, features=trunk_features(codec, images))
+
+
 def test_stage1_then_frozen_stage2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     corpus = captioned_corpus(tmp_path / "corpus")
     stage1 = [
@@ -110,9 +154,11 @@ def test_stage1_then_frozen_stage2(tmp_path: Path, capsys: pytest.CaptureFixture
         "--image-cache", str(tmp_path / "cache"),
     ]
     assert train_main(stage2) == 0
-    # the decoded images went to the shared --image-cache, not to --work
-    assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == [
-        "images-train-64-all.pt", "images-valid-64-512.pt"]
+    # the decoded images and the frozen trunk's features of the training images went to the
+    # shared --image-cache, not to --work
+    cached = sorted(p.name for p in (tmp_path / "cache").iterdir())
+    assert cached[:2] == ["images-train-64-all.pt", "images-valid-64-512.pt"]
+    assert len(cached) == 3 and cached[2].startswith("trunk-train-64-all-")
     assert not list((tmp_path / "w2").glob("images-*"))
     codec = ImageCodec.load(tmp_path / "codec")
     for name, tensor in encoder.encoder.trunk.state_dict().items():
@@ -126,6 +172,12 @@ def test_stage1_then_frozen_stage2(tmp_path: Path, capsys: pytest.CaptureFixture
     more = [*stage2, "--init", str(tmp_path / "codec"), "--out", str(tmp_path / "codec2"),
             "--work", str(tmp_path / "w3"), "--steps", "1", "--lr", "5e-4"]
     assert train_main(more) == 0
+    # stage 1 saved its trunk in float32, the codecs save theirs in float16: a second trunk ...
+    assert len(list((tmp_path / "cache").iterdir())) == 4
+    again = [*more, "--init", str(tmp_path / "codec2"), "--out", str(tmp_path / "codec3"),
+             "--work", str(tmp_path / "w4")]
+    assert train_main(again) == 0
+    assert len(list((tmp_path / "cache").iterdir())) == 4  # ... whose features are then reused
     extra = ImageCodec.load(tmp_path / "codec2").config.extra
     assert extra["stage1"]["steps"] == 2
     assert [run["train_options"]["steps"] for run in extra["earlier_runs"]] == [2]

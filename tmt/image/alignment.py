@@ -10,26 +10,61 @@ from torch import nn
 
 from tmt.errors import TmtError
 from tmt.image.codec import ImageCodec
+from tmt.image.dataset import to_unit_range
 from tmt.image.modules import Block, ConvEncoder
+from tmt.precision import bf16_autocast
+
+
+def conv_encoder(codec: ImageCodec) -> ConvEncoder:
+    """The codec's CNN encoder, which the perceptual loss and :func:`trunk_features` need."""
+    if not isinstance(codec.encoder, ConvEncoder):
+        raise TmtError("the perceptual loss needs the 'cnn' encoder")
+    return codec.encoder
 
 
 def perceptual_loss(
-    codec: ImageCodec, reconstruction: torch.Tensor, target: torch.Tensor
+    codec: ImageCodec,
+    reconstruction: torch.Tensor,
+    target: torch.Tensor,
+    reference: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Mean squared difference of the (frozen, caption-trained) CNN encoder's feature maps of the
     reconstruction and of the original, relative to the original's feature energy.
 
     A perceptual loss with our own caption-trained network in LPIPS's place: pixel losses hardly
     tell a small star from a small hexagon (a few pixels of outline), the caption-trained features
-    do, so the decoder must draw the outline and the codes must carry it."""
-    encoder = codec.encoder
-    if not isinstance(encoder, ConvEncoder):
-        raise TmtError("the perceptual loss needs the 'cnn' encoder")
-    with torch.no_grad():
-        reference = encoder.feature_map(target)
+    do, so the decoder must draw the outline and the codes must carry it. ``reference``: the
+    original's feature map when already known (:func:`trunk_features`)."""
+    encoder = conv_encoder(codec)
+    if reference is None:
+        with torch.no_grad():
+            reference = encoder.feature_map(target)
     features = encoder.feature_map(reconstruction).float()
     reference = reference.float()
     return F.mse_loss(features, reference) / reference.pow(2).mean().clamp_min(1e-6)
+
+
+@torch.no_grad()
+def trunk_features(
+    codec: ImageCodec, images: torch.Tensor, bf16: bool = False, batch_size: int = 32
+) -> torch.Tensor:
+    """uint8 images (N, 3, H, W) → the frozen CNN trunk's feature maps (N, C, side, side), on
+    the CPU, computed as a training step would (eval-mode BatchNorm, the same autocast).
+
+    A trainer whose trunk never changes (``--freeze-encoder``, the decoder refit) reads these
+    instead of running the trunk on its batch, once for the encoder and once for the perceptual
+    reference, on every step: a fifth of a stage-2 step (``benchmarks/image_codec.py``)."""
+    encoder = conv_encoder(codec)
+    mode = encoder.trunk.training
+    encoder.trunk.eval()
+    try:
+        with bf16_autocast(bf16, codec.device):
+            return torch.cat([
+                encoder.feature_map(to_unit_range(images[i : i + batch_size]).to(codec.device)).cpu()
+                for i in range(0, len(images), batch_size)
+            ])
+    finally:
+        encoder.trunk.train(mode)
 
 
 def caption_targets(

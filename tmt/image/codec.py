@@ -95,17 +95,19 @@ class ImageCodec(nn.Module):
 
     # -- tensor-level API ---------------------------------------------------------------------
     def quantize(
-        self, pixels: torch.Tensor
+        self, pixels: torch.Tensor, features: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """pixels (B, 3, H, W) → (straight-through codes (B, Q, D), ids (B, Q), VQ loss, latents)."""
-        z = self.to_code(self.qformer(self.encoder(pixels))).float()  # (B, Q, code_dim)
+        """pixels (B, 3, H, W) → (straight-through codes (B, Q, D), ids (B, Q), VQ loss, latents).
+        ``features``: the CNN trunk's feature maps of ``pixels``, if already computed."""
+        patches = self.encoder(pixels) if features is None else self.encoder(pixels, features)
+        z = self.to_code(self.qformer(patches)).float()  # (B, Q, code_dim)
         with torch.autocast(pixels.device.type, enabled=False):  # code choice in float32
             codes, ids, loss = self.quantizer(z)
         latents = z if self.config.quantizer == "fsq" else nn.functional.normalize(z, dim=-1)
         return codes, ids, loss, latents
 
-    def forward(self, pixels: torch.Tensor) -> CodecOutput:
-        codes, ids, vq_loss, latents = self.quantize(pixels)
+    def forward(self, pixels: torch.Tensor, features: torch.Tensor | None = None) -> CodecOutput:
+        codes, ids, vq_loss, latents = self.quantize(pixels, features)
         return CodecOutput(self.decoder(codes), ids, vq_loss, latents, codes)
 
     def render(self, ids: torch.Tensor) -> torch.Tensor:

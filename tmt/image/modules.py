@@ -170,8 +170,12 @@ class ConvEncoder(nn.Module):
         """pixels (B, 3, H, W) in [-1, 1] → (B, C, side, side) trunk features."""
         return self.trunk(with_coordinates(pixels))
 
-    def forward(self, pixels: torch.Tensor) -> torch.Tensor:
-        cells = self.feature_map(pixels).flatten(2).transpose(1, 2)  # (B, side², C)
+    def forward(self, pixels: torch.Tensor, features: torch.Tensor | None = None) -> torch.Tensor:
+        """``features``: the trunk's :meth:`feature_map` of ``pixels`` when already known (a
+        frozen trunk's, computed once per image: :func:`tmt.image.alignment.trunk_features`)."""
+        if features is None:
+            features = self.feature_map(pixels)
+        cells = features.flatten(2).transpose(1, 2)  # (B, side², C)
         raw = self.pixels(pixels).flatten(2).transpose(1, 2)  # (B, side², vit_dim)
         return self.norm(self.proj(cells) + raw + self.pos)
 

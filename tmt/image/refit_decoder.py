@@ -36,6 +36,7 @@ from tmt.image.train import (
     batch_indices,
     bf16_from_args,
     cached_images,
+    cached_trunk_features,
     codec_optimizer,
     evaluate,
     image_cache_dir,
@@ -84,7 +85,11 @@ class DecoderTrainer:
         self.optimizer = codec_optimizer(list(codec.decoder.named_parameters()), opts)
         self.step = 0
 
-    def train_step(self, ids: torch.Tensor, images: torch.Tensor) -> dict[str, float]:
+    def train_step(
+        self, ids: torch.Tensor, images: torch.Tensor, reference: torch.Tensor | None = None
+    ) -> dict[str, float]:
+        """ids (B, Q) and their images in [-1, 1]; reference: the images' trunk feature maps
+        (:func:`trunk_features`), else computed here."""
         self.codec.eval()
         self.codec.decoder.train()
         for group in self.optimizer.param_groups:
@@ -94,7 +99,7 @@ class DecoderTrainer:
             rec = reconstruction_loss(reconstruction, images, self.opts.fg_weight)
             perceptual = torch.zeros(())
             if self.opts.perceptual_weight > 0:
-                perceptual = perceptual_loss(self.codec, reconstruction, images)
+                perceptual = perceptual_loss(self.codec, reconstruction, images, reference)
             loss = rec + self.opts.perceptual_weight * perceptual
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -160,6 +165,11 @@ def refit(args: argparse.Namespace) -> ImageCodec:
     ):
         ids = image_ids(codec, train_images)
         torch.save(ids, ids_cache)
+    # the perceptual loss's view of every training image, computed once instead of every step
+    reference = None
+    if opts.perceptual_weight > 0:
+        reference = cached_trunk_features(codec, train_images, opts.bf16, cache,
+                                          f"train-{codec.image_size}-{args.limit or 'all'}")
 
     trainer = DecoderTrainer(codec, opts)
     checkpoint, config = work / "checkpoint.pt", codec.config.to_dict()
@@ -180,7 +190,8 @@ def refit(args: argparse.Namespace) -> ImageCodec:
     while trainer.step < opts.steps:
         index = batch_indices(n, opts.batch_size, opts.seed, trainer.step)
         stats = trainer.train_step(
-            ids[index].to(args.device), to_unit_range(train_images[index]).to(args.device)
+            ids[index].to(args.device), to_unit_range(train_images[index]).to(args.device),
+            None if reference is None else reference[index].to(args.device),
         )
         bar.update(1)
         bar.set_postfix(loss=f"{stats['loss']:.4f}", perc=f"{stats['perceptual']:.3f}", refresh=False)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import hashlib
 import json
 import math
 import os
@@ -34,6 +35,7 @@ from tmt.image.alignment import (
     caption_sequences,
     caption_targets,
     perceptual_loss,
+    trunk_features,
 )
 from tmt.image.codec import ImageCodec
 from tmt.image.config import PRESETS, ImageCodecConfig
@@ -156,22 +158,27 @@ class Trainer:
         return encoder.trunk if isinstance(encoder, ConvEncoder) else encoder
 
     def train_step(
-        self, batch: torch.Tensor, words: torch.Tensor | None = None
+        self, batch: torch.Tensor, words: torch.Tensor | None = None,
+        features: torch.Tensor | None = None,
     ) -> dict[str, float]:
         """batch: (B, 3, H, W) in [-1, 1] on the codec's device; words: the captions as (B, V)
-        bag-of-words targets or (B, T) id sequences (see :func:`caption_sequences`)."""
+        bag-of-words targets or (B, T) id sequences (see :func:`caption_sequences`); features:
+        the frozen trunk's feature maps of ``batch`` (:func:`trunk_features`), with
+        ``freeze_encoder`` only."""
+        if features is not None and not self.opts.freeze_encoder:
+            raise TmtError("cached trunk features need a frozen encoder (freeze_encoder)")
         self.codec.train()
         if self.opts.freeze_encoder:
             self.frozen().eval()  # BatchNorm statistics stay those of the pretrained encoder
         for group in self.optimizer.param_groups:
             group["lr"] = lr_at(self.step, self.opts)
         with bf16_autocast(self.opts.bf16, batch.device):
-            out = self.codec(batch)
+            out = self.codec(batch, features)
             rec = reconstruction_loss(out.reconstruction.float(), batch, self.opts.fg_weight)
             loss = rec + out.vq_loss
             perceptual = torch.zeros(())
             if self.opts.perceptual_weight > 0:
-                perceptual = perceptual_loss(self.codec, out.reconstruction, batch)
+                perceptual = perceptual_loss(self.codec, out.reconstruction, batch, features)
                 loss = loss + self.opts.perceptual_weight * perceptual
             align = torch.zeros(())
             if self.caption_head is not None and words is not None:
@@ -331,6 +338,29 @@ def cached_images(
     return images
 
 
+def cached_trunk_features(
+    codec: ImageCodec, images: torch.Tensor, bf16: bool, directory: Path, name: str
+) -> torch.Tensor:
+    """:func:`trunk_features` of ``images`` (the cached image set ``name``), kept in
+    ``directory`` under a digest of the trunk's weights and statistics: the runs of stage 2 and
+    the decoder refit share one frozen trunk, so only the first computes them."""
+    digest = hashlib.sha256(f"{name} bf16={bf16}".encode())
+    for key, tensor in sorted(codec.encoder.trunk.state_dict().items()):
+        digest.update(key.encode())
+        digest.update(tensor.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
+    cache = directory / f"trunk-{name}-{digest.hexdigest()[:16]}.pt"
+    if cache.is_file():
+        features = torch.load(cache, weights_only=True)
+        if len(features) == len(images):
+            return features
+    features = trunk_features(codec, images, bf16)
+    directory.mkdir(parents=True, exist_ok=True)
+    partial = cache.with_suffix(f".{os.getpid()}.partial")
+    torch.save(features, partial)
+    partial.replace(cache)
+    return features
+
+
 def train(args: argparse.Namespace) -> ImageCodec:
     torch.manual_seed(args.seed)
     if args.threads:
@@ -373,6 +403,11 @@ def train(args: argparse.Namespace) -> ImageCodec:
     else:
         codec = ImageCodec(cfg, device=args.device)
     trainer = Trainer(codec, opts, len(vocab))
+    features = None
+    if opts.freeze_encoder and isinstance(codec.encoder, ConvEncoder):
+        # the frozen trunk's view of every training image, computed once (not twice per step)
+        features = cached_trunk_features(codec, train_images, opts.bf16, cache,
+                                         f"train-{cfg.image_size}-{args.limit or 'all'}")
     checkpoint = work / "checkpoint.pt"
     elapsed = 0.0
     if checkpoint.is_file():
@@ -391,7 +426,10 @@ def train(args: argparse.Namespace) -> ImageCodec:
     while trainer.step < opts.steps:
         index = batch_indices(n, opts.batch_size, opts.seed, trainer.step)
         batch_words = None if words is None else words[index].to(args.device)
-        stats = trainer.train_step(to_unit_range(train_images[index]).to(args.device), batch_words)
+        stats = trainer.train_step(
+            to_unit_range(train_images[index]).to(args.device), batch_words,
+            None if features is None else features[index].to(args.device),
+        )
         bar.update(1)
         bar.set_postfix(
             loss=f"{stats['loss']:.4f}", psnr=f"{stats['psnr']:.2f}",

@@ -1,0 +1,85 @@
+"""Seconds per step of the image codec's frozen-trunk trainers, with the trunk run on every batch
+against the trunk's feature maps computed once per image (``trunk_features``).
+
+Stage 2 (``python -m tmt.image.train --freeze-encoder --perceptual-weight W``) runs the frozen
+CNN trunk twice per batch on the same images: in the encoder and for the perceptual loss's
+reference; the decoder refit (``python -m tmt.image.refit_decoder``) once, for the reference.
+Both compute the same step either way (tests/unit/test_image_semantic.py); the cache costs one
+trunk pass over the training images, printed below. The two ways take turns step by step, from
+the same codec and batches, so a change of machine load hits them alike.
+
+    python benchmarks/image_train_step.py --codec tokenizers/image \
+        --images work/image-cache/images-train-64-all.pt [--steps 20] [--threads 2] [--bf16]
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import statistics
+import time
+from collections.abc import Callable
+
+import torch
+
+from tmt.image.alignment import trunk_features
+from tmt.image.codec import ImageCodec
+from tmt.image.dataset import to_unit_range
+from tmt.image.refit_decoder import DecoderTrainer, image_ids
+from tmt.image.train import Trainer, TrainOptions, batch_indices
+
+
+def timed(step: Callable[..., object], *args: object) -> float:
+    start = time.perf_counter()
+    step(*args)
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--codec", default="tokenizers/image")
+    parser.add_argument("--images", default="work/image-cache/images-train-64-all.pt",
+                        help="uint8 training images (N, 3, 64, 64), as the trainers cache them")
+    parser.add_argument("--steps", type=int, default=20, help="timed steps per way and trainer")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--bf16", action="store_true", help="under bfloat16 autocast")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    images = torch.load(args.images, weights_only=True)
+    codec = ImageCodec.load(args.codec)
+    opts = TrainOptions(steps=10_000, batch_size=args.batch_size, lr=5e-4, freeze_encoder=True,
+                        perceptual_weight=1.0, bf16=args.bf16)
+    start = time.perf_counter()
+    features = trunk_features(codec, images, args.bf16)
+    cache_seconds = time.perf_counter() - start
+    ids = image_ids(codec, images[:4096])
+    n = len(ids)
+
+    stage2 = {way: Trainer(copy.deepcopy(codec), opts) for way in ("trunk", "cached")}
+    refit = {way: DecoderTrainer(copy.deepcopy(codec), opts) for way in ("trunk", "cached")}
+    times: dict[str, list[float]] = {f"{t} {w}": [] for t in ("stage 2", "refit") for w in stage2}
+    for step in range(args.steps + 1):  # step 0 warms up, untimed
+        index = batch_indices(n, args.batch_size, 0, step)
+        batch = to_unit_range(images[index])
+        for way in ("trunk", "cached"):
+            given = features[index] if way == "cached" else None
+            seconds = timed(stage2[way].train_step, batch, None, given)
+            refit_seconds = timed(refit[way].train_step, ids[index], batch, given)
+            if step:
+                times[f"stage 2 {way}"].append(seconds)
+                times[f"refit {way}"].append(refit_seconds)
+    print(f"{args.codec}: batch {args.batch_size}, {args.steps} steps each, {torch.get_num_threads()} "
+          f"threads, {'bf16 autocast' if args.bf16 else 'float32'}")
+    print(f"trunk features of {len(images)} images, once: {cache_seconds:.1f} s "
+          f"({features.numel() * features.element_size() / 2**20:.0f} MiB)")
+    print("| trainer | trunk on every batch (s/step) | cached features (s/step) | speed-up |")
+    print("| --- | ---: | ---: | ---: |")
+    for trainer in ("stage 2", "refit"):
+        plain = statistics.median(times[f"{trainer} trunk"])
+        cached = statistics.median(times[f"{trainer} cached"])
+        print(f"| {trainer} | {plain:.3f} | {cached:.3f} | {plain / cached:.2f}x |")
+
+
+if __name__ == "__main__":
+    main()
