@@ -34,6 +34,7 @@ from tmt.image.alignment import (
     CaptionHead,
     caption_sequences,
     caption_targets,
+    conv_encoder,
     perceptual_loss,
     trunk_features,
 )
@@ -345,7 +346,7 @@ def cached_trunk_features(
     ``directory`` under a digest of the trunk's weights and statistics: the runs of stage 2 and
     the decoder refit share one frozen trunk, so only the first computes them."""
     digest = hashlib.sha256(f"{name} bf16={bf16}".encode())
-    for key, tensor in sorted(codec.encoder.trunk.state_dict().items()):
+    for key, tensor in sorted(conv_encoder(codec).trunk.state_dict().items()):
         digest.update(key.encode())
         digest.update(tensor.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
     cache = directory / f"trunk-{name}-{digest.hexdigest()[:16]}.pt"
