@@ -53,7 +53,7 @@ def trunk_features(
 
     A trainer whose trunk never changes (``--freeze-encoder``, the decoder refit) reads these
     instead of running the trunk on its batch, once for the encoder and once for the perceptual
-    reference, on every step: a fifth of a stage-2 step (``benchmarks/image_codec.py``)."""
+    reference, on every step: a fifth of a stage-2 step (``benchmarks/image_train_step.py``)."""
     encoder = conv_encoder(codec)
     mode = encoder.trunk.training
     encoder.trunk.eval()

@@ -343,8 +343,9 @@ def cached_trunk_features(
     codec: ImageCodec, images: torch.Tensor, bf16: bool, directory: Path, name: str
 ) -> torch.Tensor:
     """:func:`trunk_features` of ``images`` (the cached image set ``name``), kept in
-    ``directory`` under a digest of the trunk's weights and statistics: the runs of stage 2 and
-    the decoder refit share one frozen trunk, so only the first computes them."""
+    ``directory`` under a digest of the trunk's weights and statistics: runs with the same
+    frozen trunk share them (the recipe's stage 2b, 2c and refit; 2a's trunk is stage 1's
+    float32 one, which the codecs then save in float16)."""
     digest = hashlib.sha256(f"{name} bf16={bf16}".encode())
     for key, tensor in sorted(conv_encoder(codec).trunk.state_dict().items()):
         digest.update(key.encode())
