@@ -40,6 +40,7 @@ from tmt.image.train import (
     codec_optimizer,
     evaluate,
     image_cache_dir,
+    image_set_name,
     lr_at,
     reconstruction_loss,
     run_cli,
@@ -169,7 +170,7 @@ def refit(args: argparse.Namespace) -> ImageCodec:
     reference = None
     if opts.perceptual_weight > 0:
         reference = cached_trunk_features(codec, train_images, opts.bf16, cache,
-                                          f"train-{codec.image_size}-{args.limit or 'all'}")
+                                          image_set_name("train", codec.image_size, args.limit))
 
     trainer = DecoderTrainer(codec, opts)
     checkpoint, config = work / "checkpoint.pt", codec.config.to_dict()

@@ -321,22 +321,33 @@ def image_cache_dir(args: argparse.Namespace) -> Path:
     return Path(args.image_cache or args.work)
 
 
+def image_set_name(split: str, size: int, limit: int | None) -> str:
+    """The name under which a split's decoded images, and what is computed from them, are cached."""
+    return f"{split}-{size}-{limit or 'all'}"
+
+
 def cached_images(
     corpus: Path, split: str, size: int, directory: Path, limit: int | None
 ) -> torch.Tensor:
     """The split's images as uint8 (N, 3, size, size), decoded once into `directory`."""
-    cache = directory / f"images-{split}-{size}-{limit or 'all'}.pt"
+    cache = directory / f"images-{image_set_name(split, size, limit)}.pt"
     if cache.is_file():
         return torch.load(cache, weights_only=True)
     records = read_manifest(corpus, (split,))[:limit]
     if not records:
         raise TmtError(f"{corpus} has no images in split {split!r}")
     images = load_images_uint8(corpus, records, size, progress=True)
-    directory.mkdir(parents=True, exist_ok=True)
-    partial = cache.with_suffix(f".{os.getpid()}.partial")  # runs may share a cache directory
-    torch.save(images, partial)
-    partial.replace(cache)
+    save_to_cache(images, cache)
     return images
+
+
+def save_to_cache(tensor: torch.Tensor, path: Path) -> None:
+    """Write a cache file whole or not at all; runs may share a cache directory, so each writes
+    through a file of its own process."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(f".{os.getpid()}.partial")
+    torch.save(tensor, partial)
+    partial.replace(path)
 
 
 def cached_trunk_features(
@@ -356,10 +367,7 @@ def cached_trunk_features(
         if len(features) == len(images):
             return features
     features = trunk_features(codec, images, bf16)
-    directory.mkdir(parents=True, exist_ok=True)
-    partial = cache.with_suffix(f".{os.getpid()}.partial")
-    torch.save(features, partial)
-    partial.replace(cache)
+    save_to_cache(features, cache)
     return features
 
 
@@ -409,7 +417,7 @@ def train(args: argparse.Namespace) -> ImageCodec:
     if opts.freeze_encoder and isinstance(codec.encoder, ConvEncoder):
         # the frozen trunk's view of every training image, computed once (not twice per step)
         features = cached_trunk_features(codec, train_images, opts.bf16, cache,
-                                         f"train-{cfg.image_size}-{args.limit or 'all'}")
+                                         image_set_name("train", cfg.image_size, args.limit))
     checkpoint = work / "checkpoint.pt"
     elapsed = 0.0
     if checkpoint.is_file():
