@@ -104,3 +104,83 @@ def test_fit_tokenizer_draws_only_from_the_first_examples(tmp_path, monkeypatch)
     assert tokenizer.vocab_size == 4
     with pytest.raises(TmtError, match="no train utterances"):
         fit.fit_tokenizer(tmp_path, MfccFeatures(), k=4, examples=0)
+
+
+def _word_sequences(n: int, seed: int) -> list[np.ndarray]:
+    """Unit sequences made of 5 fixed 'words' of 2-5 units, with stray units between them."""
+    words = [np.random.default_rng(0).integers(0, 30, size=k) for k in (2, 3, 4, 5, 5)]
+    rng = np.random.default_rng(seed)
+    seqs = []
+    for _ in range(n):
+        parts = [words[i] if rng.random() < 0.8 else rng.integers(0, 30, size=1)
+                 for i in rng.integers(0, 5, size=int(rng.integers(1, 12)))]
+        seqs.append(np.concatenate(parts))
+    return seqs
+
+
+def test_unit_bpe_merges_frequent_runs_and_decodes_exactly(tmp_path):
+    from collections import Counter
+
+    from tmt.speech.unit_bpe import UnitBPE
+
+    train = _word_sequences(300, seed=0)
+    bpe = UnitBPE.learn(train, base_size=30, vocab_size=50)
+    assert bpe.vocab_size == 50 and len(bpe.merges) == 20
+    pairs = Counter((int(a), int(b)) for s in train for a, b in zip(s[:-1], s[1:], strict=False))
+    top = max(pairs.values())
+    assert bpe.merges[0] == min(p for p, c in pairs.items() if c == top)  # most frequent; ties: smallest
+    assert UnitBPE.learn(train, 30, 50).merges == bpe.merges  # the data alone decides
+    unseen = _word_sequences(50, seed=1) + [np.array([7]), np.array([], dtype=np.int64)]
+    pieces = bpe.encode_many(unseen)
+    for units, p in zip(unseen, pieces, strict=True):
+        assert torch.equal(bpe.decode(p), torch.from_numpy(units.astype(np.int64)))  # exact
+        assert torch.equal(bpe.encode(units), p)  # one at a time = all at once
+    lengths = sum(len(u) for u in unseen), sum(len(p) for p in pieces)
+    assert lengths[1] < 0.6 * lengths[0]  # the words became a piece or two each
+    bpe.save(tmp_path / "bpe.json")
+    assert UnitBPE.load(tmp_path / "bpe.json").merges == bpe.merges
+    # runs of one piece: "5 5 5" has one mergeable "5 5", left to right
+    run = UnitBPE(10, [(5, 5)])
+    assert run.encode(np.array([5, 5, 5])).tolist() == [10, 5]
+    assert run.encode(np.array([5, 5, 5, 5, 1])).tolist() == [10, 10, 1]
+    with pytest.raises(TmtError, match=r"unit ids must lie in \[0, 30\)"):
+        bpe.encode(np.array([3, 30]))
+    with pytest.raises(TmtError, match="must not be negative"):
+        bpe.encode(np.array([3, -1, 4]))
+    with pytest.raises(TmtError, match=r"speech piece ids must lie in \[0, 50\)"):
+        bpe.decode(torch.tensor([50]))
+    with pytest.raises(TmtError, match="cannot read unit BPE"):
+        UnitBPE.load(tmp_path / "nothing.json")
+    (tmp_path / "other.json").write_text('{"format": "something else"}')
+    with pytest.raises(TmtError, match="not a unit BPE file"):
+        UnitBPE.load(tmp_path / "other.json")
+    with pytest.raises(TmtError, match="uses an undefined piece"):
+        UnitBPE(10, [(3, 11)])
+
+
+def test_speech_codec_with_unit_bpe(codec, tmp_path):
+    import json
+
+    from tmt.speech.unit_bpe import UnitBPE
+
+    c, waves = codec
+    units = c.encode_batch(waves)
+    assert UnitBPE.learn(units, 20, 1000).vocab_size < 1000  # stops when no pair occurs twice
+    with_bpe = c.with_bpe(UnitBPE.learn(units, 20, 26))
+    pieces = with_bpe.encode_batch(waves)
+    assert with_bpe.vocab_size == 26 and sum(map(len, pieces)) < sum(map(len, units))
+    assert int(max(int(p.max()) for p in pieces)) >= 20  # merged pieces in use
+    assert torch.equal(with_bpe.encode(waves[0]), pieces[0])
+    assert len(with_bpe.decode(pieces[0])) == len(c.decode(units[0]))  # the same units voiced
+    with_bpe.save(tmp_path / "codec")
+    again = SpeechCodec.load(tmp_path / "codec")
+    assert again.vocab_size == 26 and torch.equal(again.encode(waves[1]), pieces[1])
+    c.save(tmp_path / "codec")  # saved again without: the merges go
+    assert SpeechCodec.load(tmp_path / "codec").bpe is None and not (tmp_path / "codec/bpe.json").exists()
+    with pytest.raises(TmtError, match="unit BPE is over 30 units"):
+        c.with_bpe(UnitBPE(30, []))
+    with_bpe.save(tmp_path / "codec")
+    cfg = json.loads((tmp_path / "codec/config.json").read_text())
+    (tmp_path / "codec/config.json").write_text(json.dumps({**cfg, "vocab_size": 20}))
+    with pytest.raises(TmtError, match="says 20 ids, the codec has 26"):
+        SpeechCodec.load(tmp_path / "codec")

@@ -1,11 +1,15 @@
-"""SpeechCodec: the speech modality's Codec (audio ⇄ deduplicated units).
+"""SpeechCodec: the speech modality's Codec (audio ⇄ deduplicated units, or pieces of them).
 
-``encode``: :class:`SpeechTokenizer` (features → k-means → dedup). ``decode``: a unit vocoder
-(the CPU default units→mel + Griffin-Lim, or CodeHiFiGAN). Saved as one directory::
+``encode``: :class:`SpeechTokenizer` (features → k-means → dedup), then, if the codec has one,
+:class:`UnitBPE` (runs of units merged into pieces). ``decode``: pieces expanded back to units,
+then a unit vocoder (the CPU default units→mel + Griffin-Lim, or CodeHiFiGAN). Saved as one
+directory::
 
-    config.json        {"format": "tmt-speech-codec", "vocoder": "unit_mel" | "code_hifigan"}
+    config.json        {"format": "tmt-speech-codec", "vocoder": "unit_mel" | "code_hifigan",
+                        "vocab_size": N, "bpe": true | false}
     tokenizer/         config.json + model.safetensors
     vocoder/           config.json + model.safetensors
+    bpe.json           the merges (only with "bpe": true)
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from tmt.errors import TmtError
 from tmt.modality import Modality
 from tmt.speech.hifigan import CodeHiFiGANVocoder
 from tmt.speech.tokenizer import DEFAULT_DIR, AudioInput, SpeechTokenizer
+from tmt.speech.unit_bpe import UnitBPE
 from tmt.speech.unit_mel import UnitMelVocoder
 
 CONFIG_FORMAT = "tmt-speech-codec"
@@ -51,41 +56,55 @@ def _vocoder_name(vocoder: UnitVocoder) -> str:
 
 
 class SpeechCodec:
-    """Audio ⇄ unit ids in [0, vocab_size). ``SpeechCodec.load()`` gives the shipped default."""
+    """Audio ⇄ ids in [0, vocab_size): units, or pieces of them with ``bpe``.
+    ``SpeechCodec.load()`` gives the shipped default."""
 
     modality = Modality.SPEECH
 
-    def __init__(self, tokenizer: SpeechTokenizer, vocoder: UnitVocoder) -> None:
+    def __init__(self, tokenizer: SpeechTokenizer, vocoder: UnitVocoder, bpe: UnitBPE | None = None) -> None:
         if tokenizer.vocab_size != vocoder.vocab_size:
             raise TmtError(f"tokenizer has {tokenizer.vocab_size} units, vocoder {vocoder.vocab_size}")
+        if bpe is not None and bpe.base_size != tokenizer.vocab_size:
+            raise TmtError(f"unit BPE is over {bpe.base_size} units, the tokenizer has {tokenizer.vocab_size}")
         self.tokenizer = tokenizer
         self.vocoder = vocoder
+        self.bpe = bpe
+
+    def with_bpe(self, bpe: UnitBPE | None) -> SpeechCodec:
+        return SpeechCodec(self.tokenizer, self.vocoder, bpe)
 
     @property
     def vocab_size(self) -> int:
-        return self.tokenizer.vocab_size
+        return self.bpe.vocab_size if self.bpe is not None else self.tokenizer.vocab_size
 
     @property
     def sample_rate(self) -> int:
         return self.tokenizer.sample_rate
 
     def encode(self, raw: AudioInput) -> torch.Tensor:
-        """Audio (path, bytes, or 16 kHz float array) → 1-D LongTensor of deduplicated units."""
-        return self.tokenizer.encode(raw)
+        """Audio (path, bytes, or 16 kHz float array) → 1-D LongTensor of deduplicated units
+        (of pieces, with BPE)."""
+        return self.encode_batch([raw])[0]
 
     def encode_batch(self, raws: list[AudioInput]) -> list[torch.Tensor]:
-        return self.tokenizer.encode_batch(raws)
+        units = self.tokenizer.encode_batch(raws)
+        return units if self.bpe is None else self.bpe.encode_many(units)
 
     def decode(self, ids: torch.Tensor) -> np.ndarray:
-        """Unit ids → 16 kHz mono float32 waveform (durations predicted by the vocoder)."""
-        return self.vocoder.decode(ids)
+        """Unit (piece) ids → 16 kHz mono float32 waveform (durations predicted by the vocoder)."""
+        return self.vocoder.decode(ids if self.bpe is None else self.bpe.decode(ids))
 
     def save(self, directory: str | Path) -> None:
         out = Path(directory)
         out.mkdir(parents=True, exist_ok=True)
         self.tokenizer.save(out / "tokenizer")
         self.vocoder.save(out / "vocoder", half=True)
-        cfg = {"format": CONFIG_FORMAT, "vocoder": _vocoder_name(self.vocoder), "vocab_size": self.vocab_size}
+        if self.bpe is not None:
+            self.bpe.save(out / "bpe.json")
+        else:
+            (out / "bpe.json").unlink(missing_ok=True)
+        cfg = {"format": CONFIG_FORMAT, "vocoder": _vocoder_name(self.vocoder), "vocab_size": self.vocab_size,
+               "bpe": self.bpe is not None}
         (out / "config.json").write_text(json.dumps(cfg, indent=2) + "\n")
 
     @classmethod
@@ -101,4 +120,8 @@ class SpeechCodec:
         vocoder_cls = _VOCODERS.get(cfg.get("vocoder", ""))
         if vocoder_cls is None:
             raise TmtError(f"unknown vocoder {cfg.get('vocoder')!r} in {cfg_path}")
-        return cls(SpeechTokenizer.load(path / "tokenizer"), vocoder_cls.load(path / "vocoder"))
+        bpe = UnitBPE.load(path / "bpe.json") if cfg.get("bpe") else None
+        codec = cls(SpeechTokenizer.load(path / "tokenizer"), vocoder_cls.load(path / "vocoder"), bpe)
+        if "vocab_size" in cfg and cfg["vocab_size"] != codec.vocab_size:
+            raise TmtError(f"{cfg_path} says {cfg['vocab_size']} ids, the codec has {codec.vocab_size}")
+        return codec
