@@ -184,3 +184,32 @@ def test_speech_codec_with_unit_bpe(codec, tmp_path):
     (tmp_path / "codec/config.json").write_text(json.dumps({**cfg, "vocab_size": 20}))
     with pytest.raises(TmtError, match="says 20 ids, the codec has 26"):
         SpeechCodec.load(tmp_path / "codec")
+
+
+def test_fit_bpe_adds_merges_learned_on_train_utterances(codec, tmp_path, capsys):
+    import json
+
+    from tmt.speech import fit_bpe
+    from tmt.speech.audio import save_audio
+
+    c, _ = codec
+    lines = []
+    for i in range(5):
+        speech = []
+        for k in range(2):  # output voice + a random voice
+            save_audio(tmp_path / f"{i}_{k}.wav", utterance(2 * i + k, seconds=0.6))
+            speech.append({"path": f"{i}_{k}.wav", "voice": f"v{k}"})
+        lines.append(json.dumps({"id": f"{i:06d}", "split": "valid" if i == 1 else "train",
+                                 "speech": speech}))
+    (tmp_path / "manifest.jsonl").write_text("\n".join(lines) + "\n")
+    paths = fit_bpe.train_utterances(tmp_path, examples=10, seed=0)
+    assert sorted(p.name for p in paths) == sorted(f"{i}_{k}.wav" for i in (0, 2, 3, 4) for k in (0, 1))
+    c.save(tmp_path / "codec")
+    args = ["--corpus", str(tmp_path), "--codec", str(tmp_path / "codec"), "--vocab-size", "24"]
+    fit_bpe.main(args)
+    assert "24 pieces (4 merges) from 8 utterances" in capsys.readouterr().out
+    fitted = SpeechCodec.load(tmp_path / "codec")
+    assert fitted.vocab_size == 24 and fitted.bpe is not None
+    assert torch.equal(fitted.bpe.decode(fitted.encode(paths[0])), c.encode(paths[0]))
+    with pytest.raises(TmtError, match="already has unit BPE"):
+        fit_bpe.main(args)

@@ -11,15 +11,12 @@ Pieces ``base_size .. base_size + len(merges) - 1`` are the merges in the order 
 learned. Encoding replays them in that order, which gives the learned segmentation. Ties between
 equally frequent pairs go to the smaller pair ``(a, b)``: the merges depend only on the data.
 
-    python -m tmt.speech.unit_bpe --corpus DIR --codec tokenizers/speech --vocab-size 1000
+Learned and added to a speech codec by ``python -m tmt.speech.fit_bpe``.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
-import random
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -140,52 +137,3 @@ class UnitBPE:
         if not isinstance(cfg, dict) or cfg.get("format") != CONFIG_FORMAT:
             raise TmtError(f"{path} is not a unit BPE file (format {CONFIG_FORMAT!r})")
         return cls(int(cfg["base_size"]), [tuple(m) for m in cfg["merges"]])
-
-
-def train_utterances(corpus: str | Path, examples: int, seed: int) -> list[Path]:
-    """Every utterance (all voices) of ``examples`` random train examples of a tmt-shapes corpus."""
-    from tmt.speech.corpus import read_manifest
-
-    items = [it for it in read_manifest(corpus) if it.split == "train"]
-    ids = sorted({it.example_id for it in items})
-    if not ids:
-        raise TmtError(f"no train utterances in {corpus}")
-    chosen = set(random.Random(seed).sample(ids, min(examples, len(ids))))
-    return [it.path for it in items if it.example_id in chosen]
-
-
-def main(argv: list[str] | None = None) -> None:
-    from tqdm import tqdm
-
-    from tmt.speech.codec import SpeechCodec
-
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--corpus", required=True, help="tmt-shapes corpus directory")
-    p.add_argument("--codec", required=True,
-                   help="speech codec directory; the merges are added to it (bpe.json)")
-    p.add_argument("--vocab-size", type=int, default=1000, help="units + merged pieces")
-    p.add_argument("--examples", type=int, default=4000,
-                   help="train examples whose utterances (every voice) the merges are learned on")
-    p.add_argument("--seed", type=int, default=0)
-    args = p.parse_args(argv)
-    codec = SpeechCodec.load(args.codec)
-    if codec.bpe is not None:
-        raise TmtError(f"{args.codec} already has unit BPE ({codec.vocab_size} pieces)")
-    paths = train_utterances(args.corpus, args.examples, args.seed)
-    t0 = time.perf_counter()
-    units: list[torch.Tensor] = []
-    for start in tqdm(range(0, len(paths), 16), desc="units", unit="batch"):
-        units.extend(codec.tokenizer.encode_batch(paths[start : start + 16]))
-    t1 = time.perf_counter()
-    bpe = UnitBPE.learn(units, codec.tokenizer.vocab_size, args.vocab_size)
-    t2 = time.perf_counter()
-    codec.with_bpe(bpe).save(args.codec)
-    before = float(np.mean([len(u) for u in units]))
-    after = float(np.mean([len(x) for x in bpe.encode_many(units)]))
-    print(f"{args.codec}: {bpe.vocab_size} pieces ({len(bpe.merges)} merges) from {len(units)} "
-          f"utterances; mean length {before:.1f} units -> {after:.1f} pieces; units "
-          f"{t1 - t0:.0f} s, merges {t2 - t1:.0f} s")
-
-
-if __name__ == "__main__":
-    main()
