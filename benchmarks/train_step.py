@@ -19,6 +19,8 @@ change of machine load hits them alike.
 
     python benchmarks/train_step.py [--config recipes/shapes/translator.yaml] [--steps 12]
         [--layouts NAME ...]   # some rows only (names as printed; the first is the baseline)
+        [--stores DIR ...]     # each layout on each token store (e.g. speech in units and in
+                               # unit-BPE pieces), rows taking turns as before
 """
 
 from __future__ import annotations
@@ -68,26 +70,32 @@ def main() -> None:
     parser.add_argument("--layouts", nargs="+", choices=list(LAYOUTS), default=list(LAYOUTS),
                         metavar="NAME", help="rows to time, the first being the baseline "
                         "(default: all; the bf16 rows are slow where bf16 is emulated)")
+    parser.add_argument("--stores", nargs="+", metavar="DIR",
+                        help="token stores to time each layout on (default: the config's)")
     args = parser.parse_args()
-    layouts = {name: LAYOUTS[name] for name in args.layouts}
+    stores: list[str | None] = list(args.stores) if args.stores else [None]
 
     trainers = {}
-    data = None
-    for name, layout in layouts.items():
-        settings = {k: v for k, v in layout.items() if k != BERNOULLI}
-        config = TrainConfig.load(args.config, {"out_dir": "/nonexistent", "num_threads": args.threads,
-                                                **settings, "model": {"attn_dropout_p": 0.1,
-                                                                      **settings.get("model", {})}})
-        if data is None:
-            data = load_train_data(config)
-        train, valid, sizes = data
-        trainer = Trainer(config, train, valid, vocab_sizes=sizes)
-        if layout.get(BERNOULLI):
-            replace_dropouts(trainer.translator, UniformMaskDropout, torch.nn.Dropout)
-        trainer.step = args.start
-        trainer.train_step()  # warm-up, not timed
-        trainers[name] = trainer
-    times: dict[str, list[float]] = {name: [] for name in layouts}
+    for store in stores:
+        data = None
+        for layout_name in args.layouts:
+            layout = LAYOUTS[layout_name]
+            settings = {k: v for k, v in layout.items() if k != BERNOULLI}
+            overrides = {"out_dir": "/nonexistent", "num_threads": args.threads, **settings,
+                         "model": {"attn_dropout_p": 0.1, **settings.get("model", {})}}
+            if store is not None:
+                overrides["stores"] = [store]
+            config = TrainConfig.load(args.config, overrides)
+            if data is None:
+                data = load_train_data(config)
+            train, valid, sizes = data
+            trainer = Trainer(config, train, valid, vocab_sizes=sizes)
+            if layout.get(BERNOULLI):
+                replace_dropouts(trainer.translator, UniformMaskDropout, torch.nn.Dropout)
+            trainer.step = args.start
+            trainer.train_step()  # warm-up, not timed
+            trainers[layout_name if store is None else f"{layout_name} [{store}]"] = trainer
+    times: dict[str, list[float]] = {name: [] for name in trainers}
     for _ in range(args.steps):
         for name, trainer in trainers.items():
             start = time.perf_counter()
@@ -96,7 +104,7 @@ def main() -> None:
     config = next(iter(trainers.values())).config
     print(f"{args.config}: batch {config.batch_size}, {config.directions_per_example} directions per "
           f"example, {args.steps} steps each from step {args.start}, {torch.get_num_threads()} threads")
-    base_name = args.layouts[0]
+    base_name = next(iter(trainers))
     base = statistics.median(times[base_name])
     print(f"| layout | s/step (median) | vs {base_name} |\n| --- | ---: | ---: |")
     for name, ts in times.items():

@@ -214,6 +214,20 @@ def _gradients(trainer: Trainer) -> dict[str, torch.Tensor]:
     return {n: p.grad.clone() for n, p in trainer.translator.named_parameters() if p.grad is not None}
 
 
+def test_loss_weights_scale_each_directions_pull(tmp_path):
+    data = concepts(16, seed=4)
+    names = [f"{d[0].value}-{d[1].value}" for d in DIRECTIONS]
+    plain = Trainer(config(tmp_path / "a", batch_size=16), data)
+    doubled = Trainer(config(tmp_path / "b", batch_size=16, loss_weights=dict.fromkeys(names, 2.0)), data)
+    one = Trainer(config(tmp_path / "c", batch_size=16, loss_weights={"text-speech": 0.25}), data)
+    a, b, c = (t.train_step()[0] for t in (plain, doubled, one))
+    assert b == pytest.approx(2 * a, rel=1e-5)  # every direction doubled: the summed loss doubles
+    assert c < a  # one direction's share of it cut
+    for bad in ({"text-speech": 0.0}, {"speech-speech": 1.0}):
+        with pytest.raises(TmtError):
+            TrainConfig.from_dict({"out_dir": str(tmp_path), "loss_weights": bad})
+
+
 @pytest.mark.parametrize("passes", [dict(sources_per_pass=5), dict(share_encoder=True),
                                     dict(share_encoder=True, sources_per_pass=5)])
 def test_shared_encodings_and_short_passes_give_the_same_update(tmp_path, passes):

@@ -73,6 +73,13 @@ class TrainConfig:
     """Relative chances of the ``directions_per_example`` draw, e.g. ``{image-text: 2}``;
     unlisted directions weigh 1. Moves compute towards the directions that learn slowest."""
 
+    loss_weights: dict[str, float] = field(default_factory=dict)
+    """Multipliers of the directions' mean token losses in the summed loss, e.g.
+    ``{text-speech: 0.37}``; unlisted directions weigh 1. A direction whose tokens each carry
+    more (unit-BPE speech pieces stand for 2.7 units each) has a per-token loss larger by about
+    as much, and as much more pull on the shared weights; units per piece as its weight puts
+    the balance back. Validation losses are reported unweighted."""
+
     batch_size: int = 32
     """Examples per step and process (each example yields up to six directions)."""
 
@@ -142,6 +149,9 @@ class TrainConfig:
         config.parsed_directions(list(config.direction_weights))
         if any(not w > 0 for w in config.direction_weights.values()):
             raise TmtError(f"{source}: direction_weights must be positive")
+        config.parsed_directions(list(config.loss_weights))
+        if any(not w > 0 for w in config.loss_weights.values()):
+            raise TmtError(f"{source}: loss_weights must be positive")
         if config.pseudo_ratio is not None and not 0.0 <= config.pseudo_ratio <= 1.0:
             raise TmtError(f"{source}: pseudo_ratio must be between 0 and 1")
         if config.autocast not in precision.CHOICES:

@@ -197,6 +197,9 @@ class Trainer:
         self.direction_weights = dict(
             zip(config.parsed_directions(list(config.direction_weights)), config.direction_weights.values())
         )
+        weights = dict(zip(config.parsed_directions(list(config.loss_weights)), config.loss_weights.values()))
+        self.loss_weights = torch.tensor([float(weights.get(d, 1.0)) for d in DIRECTIONS])
+        """Per direction (DIRECTIONS order), the multiplier of its mean token loss."""
         self.source_directions = {
             source: [d for d in config.parsed_directions(names) if d in self.directions]
             for source, names in config.source_directions.items()
@@ -288,7 +291,8 @@ class Trainer:
             indices = mixed_batch_indices(self.pools, config.pseudo_ratio, config.batch_size,
                                           self.step, config.seed, self.dist)
         batches = [b.to(self.device) for b in self.passes(self.pairs(self.train_data, indices, self.step))]
-        # each direction's loss is the mean over its target tokens in the whole batch
+        # each direction's loss is the mean over its target tokens in the whole batch, times its
+        # loss weight
         counts = torch.zeros(len(DIRECTIONS), device=self.device)
         for batch in batches:
             for group in batch.groups:
@@ -302,7 +306,7 @@ class Trainer:
             with sync:
                 with self.autocast():
                     sums, _ = self.model(batch, config.label_smoothing)
-                loss = (sums / counts.clamp(min=1)).sum()
+                loss = (sums * self.loss_weights.to(sums.device) / counts.clamp(min=1)).sum()
                 loss.backward()
             total += float(loss.detach())
             tokens += sum(sum(g.target_lens) for g in batch.groups) + sum(batch.source_lens)
