@@ -23,7 +23,8 @@ from tmt.speech.unit_bpe import UnitBPE
 def speech_sequences(store: TokenStore, limit: int) -> list[np.ndarray]:
     rng = np.random.default_rng(0)
     rows = rng.permutation(len(store))[:limit]
-    return [store[int(i)].speech.numpy() for i in rows if store[int(i)].speech is not None]
+    examples = (store[int(i)] for i in rows)
+    return [ex.speech.numpy() for ex in examples if ex.speech is not None]
 
 
 def main() -> None:

@@ -49,16 +49,18 @@ def _merge(seq: np.ndarray, a: int, b: int, piece: int) -> np.ndarray:
     return out[keep]
 
 
-def _concatenate(sequences: Sequence[np.ndarray | torch.Tensor]) -> tuple[np.ndarray, np.ndarray]:
-    """Sequences → one int64 array with a SEPARATOR after each, and the separators' positions."""
+def _concatenate(sequences: Sequence[np.ndarray | torch.Tensor], base_size: int) -> np.ndarray:
+    """Unit sequences, checked to lie in [0, base_size) → one int64 array with a SEPARATOR after
+    each."""
     parts = []
     for s in sequences:
         s = s.numpy() if isinstance(s, torch.Tensor) else np.asarray(s)
         if s.size and int(s.min()) < 0:
             raise TmtError(f"unit ids must not be negative (got {int(s.min())})")
+        if s.size and int(s.max()) >= base_size:
+            raise TmtError(f"unit ids must lie in [0, {base_size}) (got {int(s.max())})")
         parts.append(np.append(s.astype(np.int64), SEPARATOR))
-    seq = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
-    return seq, np.flatnonzero(seq == SEPARATOR)
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
 
 
 class UnitBPE:
@@ -85,9 +87,7 @@ class UnitBPE:
         """Merges until ``vocab_size`` pieces, or until no pair occurs twice."""
         if vocab_size < base_size:
             raise TmtError(f"unit BPE vocab_size {vocab_size} < base_size {base_size}")
-        seq, _ = _concatenate(sequences)
-        if seq.size and int(seq.max()) >= base_size:
-            raise TmtError(f"unit id {int(seq.max())} outside [0, {base_size})")
+        seq = _concatenate(sequences, base_size)
         merges: list[tuple[int, int]] = []
         for piece in range(base_size, vocab_size):
             a, b = seq[:-1], seq[1:]
@@ -103,9 +103,7 @@ class UnitBPE:
 
     def encode_many(self, sequences: Sequence[np.ndarray | torch.Tensor]) -> list[torch.Tensor]:
         """Unit sequences → piece sequences (1-D LongTensors), all merges replayed at once."""
-        seq, _ = _concatenate(sequences)
-        if seq.size and int(seq.max()) >= self.base_size:
-            raise TmtError(f"unit ids must lie in [0, {self.base_size})")
+        seq = _concatenate(sequences, self.base_size)
         for piece, (a, b) in enumerate(self.merges, start=self.base_size):
             seq = _merge(seq, a, b, piece)
         ends = np.flatnonzero(seq == SEPARATOR)

@@ -124,6 +124,14 @@ class TrainConfig:
     def parsed_directions(self, names: list[str] | None = None) -> list[tuple[Modality, Modality]]:
         return [parse_direction(name) for name in (self.directions if names is None else names)]
 
+    def direction_map(self, key: str) -> dict[tuple[Modality, Modality], float]:
+        """A per-direction weight mapping (``direction_weights``, ``loss_weights``) by parsed
+        direction; raises TmtError on an unknown direction or a weight that is not positive."""
+        weights: dict[str, float] = getattr(self, key)
+        if any(not w > 0 for w in weights.values()):
+            raise TmtError(f"{key} must be positive")
+        return dict(zip(self.parsed_directions(list(weights)), weights.values(), strict=True))
+
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["betas"] = list(self.betas)
@@ -146,12 +154,11 @@ class TrainConfig:
         config.parsed_directions()
         for names in config.source_directions.values():
             config.parsed_directions(names)
-        config.parsed_directions(list(config.direction_weights))
-        if any(not w > 0 for w in config.direction_weights.values()):
-            raise TmtError(f"{source}: direction_weights must be positive")
-        config.parsed_directions(list(config.loss_weights))
-        if any(not w > 0 for w in config.loss_weights.values()):
-            raise TmtError(f"{source}: loss_weights must be positive")
+        for key in ("direction_weights", "loss_weights"):
+            try:
+                config.direction_map(key)
+            except TmtError as error:
+                raise TmtError(f"{source}: {error}") from None
         if config.pseudo_ratio is not None and not 0.0 <= config.pseudo_ratio <= 1.0:
             raise TmtError(f"{source}: pseudo_ratio must be between 0 and 1")
         if config.autocast not in precision.CHOICES:

@@ -194,12 +194,7 @@ class Trainer:
         self.valid_data = valid_data
         self.dist = dist or Dist.single()
         self.directions = config.parsed_directions()
-        self.direction_weights = dict(
-            zip(config.parsed_directions(list(config.direction_weights)), config.direction_weights.values())
-        )
-        weights = dict(zip(config.parsed_directions(list(config.loss_weights)), config.loss_weights.values()))
-        self.loss_weights = torch.tensor([float(weights.get(d, 1.0)) for d in DIRECTIONS])
-        """Per direction (DIRECTIONS order), the multiplier of its mean token loss."""
+        self.direction_weights = config.direction_map("direction_weights")
         self.source_directions = {
             source: [d for d in config.parsed_directions(names) if d in self.directions]
             for source, names in config.source_directions.items()
@@ -218,6 +213,10 @@ class Trainer:
         # Same initial weights on every rank: seed before building the model.
         _seed_everything(config.seed)
         self.device = local_device(config.device, self.dist)
+        loss_weights = config.direction_map("loss_weights")
+        self.loss_weights = torch.tensor([float(loss_weights.get(d, 1.0)) for d in DIRECTIONS],
+                                         device=self.device)
+        """Per direction (DIRECTIONS order), the multiplier of its mean token loss."""
         self.bf16 = precision.use_bf16(config.autocast, self.device)
         """Whether the training forward runs under bfloat16 autocast (``config.autocast``)."""
         if config.autocast == "auto" and self.dist.is_main:
@@ -306,7 +305,7 @@ class Trainer:
             with sync:
                 with self.autocast():
                     sums, _ = self.model(batch, config.label_smoothing)
-                loss = (sums * self.loss_weights.to(sums.device) / counts.clamp(min=1)).sum()
+                loss = (sums * self.loss_weights / counts.clamp(min=1)).sum()
                 loss.backward()
             total += float(loss.detach())
             tokens += sum(sum(g.target_lens) for g in batch.groups) + sum(batch.source_lens)
