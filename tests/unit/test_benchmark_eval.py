@@ -185,11 +185,18 @@ def test_shapes_eval_keeps_every_output(setup, tmp_path):
     test = read_corpus(corpus, "test")
     report = tmp_path / "report.json"
     assert main(["eval", "--corpus", str(corpus), "--split", "test", "--model", str(setup / "model"),
-                 "--directions", "image-text", "text-image", "--strategy", "greedy",
+                 "--directions", "image-text", "text-image", "speech-image", "--strategy", "greedy",
                  "--max-len", "6", "--out", str(report),
                  "--save-outputs", str(tmp_path / "outs")]) == 0  # the repo's image judge
     scores = json.loads(report.read_text())["test"]["directions"]
-    assert set(scores) == {"image-text", "text-image"}
+    assert set(scores) == {"image-text", "text-image", "speech-image"}
+    # speech-source directions: exact per input voice, weighted back to exact
+    voices = [x.speech[-1].voice for x in test]
+    by_voice = scores["speech-image"]["exact_by_voice"]
+    assert set(by_voice) == set(voices)
+    total = sum(by_voice[v] * voices.count(v) for v in by_voice) / len(test)
+    assert total == pytest.approx(scores["speech-image"]["attributes"]["exact"])
+    assert "exact_by_voice" not in scores["text-image"]
     for direction in scores.values():  # exact per number of objects, weighted back to exact
         counts = {str(n): sum(len(x.attributes["objects"]) == n for x in test) for n in (1, 2)}
         by = direction["exact_by_objects"]

@@ -21,6 +21,7 @@ from tmt.data.shapes_world import (
     captions,
     compare_records,
     error_kinds,
+    exact_by_group,
     exact_by_object_count,
     is_compositional,
     jsgf_grammar,
@@ -143,6 +144,12 @@ def test_compare_records_scores_each_attribute() -> None:
     one = {"objects": [ref["objects"][0]], "position": "at the top"}
     by = exact_by_object_count([inverse, wrong_colour, one, None], [ref, ref, one, one])
     assert by == {"1": 0.5, "2": 0.5}
+    by_voice = exact_by_group([inverse, wrong_colour, one, None], [ref, ref, one, one],
+                              ["flite:slt", "espeak:en", "flite:slt", "flite:slt"])
+    assert by_voice == {"espeak:en": 0.0, "flite:slt": 2 / 3}
+    assert list(by_voice) == ["espeak:en", "flite:slt"]
+    with pytest.raises(ValueError, match="3 groups"):
+        exact_by_group([one] * 4, [one] * 4, ["a"] * 3)
     # the blue star on top (its keys in another order: the same object)
     swapped = {"objects": [dict(reversed(ref["objects"][1].items())), ref["objects"][0]],
                "relation": "above"}

@@ -208,15 +208,21 @@ def exact_by_object_count(
 ) -> dict[str, float]:
     """``exact`` (every attribute right) per number of objects in the reference scene, e.g.
     ``{"1": 0.99, "2": 0.70}``: two-object scenes add which attributes go with which object."""
-    if len(preds) != len(refs):
-        raise ValueError(f"{len(preds)} predictions for {len(refs)} references")
+    return exact_by_group(preds, refs, [str(len(ref["objects"])) for ref in refs])
+
+
+def exact_by_group(
+    preds: Sequence[Record | None], refs: Sequence[Record], groups: Sequence[str]
+) -> dict[str, float]:
+    """``exact`` (every attribute right) within each group of scenes (``groups[i]`` names the
+    group of scene ``i``, e.g. the voice that spoke it), in sorted group order."""
+    if not len(preds) == len(refs) == len(groups):
+        raise ValueError(f"{len(preds)} predictions, {len(refs)} references, {len(groups)} groups")
     right: dict[str, list[int]] = {}
-    for pred, ref in zip(preds, refs, strict=True):
+    for pred, ref, group in zip(preds, refs, groups, strict=True):
         scores = compare_records(pred, ref)
-        right.setdefault(str(len(ref["objects"])), []).append(
-            int(all(c == t for c, t in scores.values()))
-        )
-    return {n: sum(v) / len(v) for n, v in sorted(right.items())}
+        right.setdefault(group, []).append(int(all(c == t for c, t in scores.values())))
+    return {g: sum(v) / len(v) for g, v in sorted(right.items())}
 
 
 ERROR_KINDS = ("unparsed", "count", "swapped", "repeated object", "relation", "attributes")

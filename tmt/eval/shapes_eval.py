@@ -10,7 +10,8 @@
 | speech→image   | same as text→image                                                      |
 
 Speech input is each item's utterance in a random *input* voice (the last in its list), so the
-speech directions are measured across voices, not on the vocoder's training voice.
+speech directions are measured across voices, not on the vocoder's training voice. Their
+reports add ``exact_by_voice``: all attributes right, per input voice.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from tmt.data.shapes import ShapesExample, read_corpus
 from tmt.data.shapes_world import (
     attribute_accuracy,
     error_kinds,
+    exact_by_group,
     exact_by_object_count,
     parse_caption,
 )
@@ -68,6 +70,10 @@ def _wer(hypotheses: Sequence[str], references: Sequence[str]) -> float:
 
 def _input_voice(item: ShapesExample) -> Path:
     return item.speech[-1].path
+
+
+def _input_voice_name(item: ShapesExample) -> str:
+    return item.speech[-1].voice
 
 
 def evaluate_shapes(
@@ -128,7 +134,7 @@ def evaluate_shapes(
     for src, tgt in directions:
         start = time.perf_counter()
         outputs = [bundle.decode(tgt, x) for x in translate(src, tgt, encoded[src])]
-        scores, scored = _score(tgt, outputs, items, refs, judges, judge_dir)
+        scores, scored = _score(tgt, outputs, items, refs, judges, judge_dir, by_voice=src is S)
         keep(f"{src.value}-{tgt.value}", tgt, outputs, scored)
         scores["seconds"] = round(time.perf_counter() - start, 1)
         report["directions"][f"{src.value}-{tgt.value}"] = scores
@@ -138,7 +144,7 @@ def evaluate_shapes(
         texts = translate(S, T, encoded[S])
         kept = [t if t.numel() else t.new_zeros(1) for t in texts]  # an empty text stays scorable
         images = [bundle.decode(IM, x) for x in translate(T, IM, kept)]
-        scores, _ = _score(IM, images, items, refs, judges, judge_dir)
+        scores, _ = _score(IM, images, items, refs, judges, judge_dir, by_voice=True)
         keep("speech-text-image", IM, images, [])
         scores["seconds"] = round(time.perf_counter() - start, 1)
         report["directions"]["speech-text-image (cascade)"] = scores
@@ -152,8 +158,12 @@ def _score(
     refs: list[dict[str, Any]],
     judges: dict[str, Any],
     judge_dir: str | Path,
+    *,
+    by_voice: bool = False,
 ) -> tuple[dict[str, Any], list[str]]:
-    """The scores, and the texts scored (text outputs, or the speech judge's transcripts)."""
+    """The scores, and the texts scored (text outputs, or the speech judge's transcripts).
+    ``by_voice``: also ``exact_by_voice`` (the source was each item's input-voice utterance)."""
+    voices = [_input_voice_name(x) for x in items] if by_voice else None
     if target is T:
         out: dict[str, Any] = {"wer": _wer(outputs, [x.caption for x in items])}
         out.update(caption_metrics(outputs, [x.captions for x in items]))
@@ -161,6 +171,8 @@ def _score(
         out["attributes"] = attribute_accuracy(parsed, refs)
         out["exact_by_objects"] = exact_by_object_count(parsed, refs)
         out["errors"] = error_kinds(parsed, refs)
+        if voices is not None:
+            out["exact_by_voice"] = exact_by_group(parsed, refs, voices)
         out["examples"] = outputs[:3]
         return out, outputs
     if target is S:
@@ -182,6 +194,9 @@ def _score(
 
         judges["image"] = ImageJudge.load(judge_dir)
     judged = judges["image"].predict(outputs)
-    return {"attributes": attribute_accuracy(judged, refs),
-            "exact_by_objects": exact_by_object_count(judged, refs),
-            "errors": error_kinds(judged, refs)}, []
+    out = {"attributes": attribute_accuracy(judged, refs),
+           "exact_by_objects": exact_by_object_count(judged, refs),
+           "errors": error_kinds(judged, refs)}
+    if voices is not None:
+        out["exact_by_voice"] = exact_by_group(judged, refs, voices)
+    return out, []
