@@ -204,6 +204,10 @@ def test_fit_bpe_adds_merges_learned_on_train_utterances(codec, tmp_path, capsys
     (tmp_path / "manifest.jsonl").write_text("\n".join(lines) + "\n")
     paths = fit_bpe.train_utterances(tmp_path, examples=10, seed=0)
     assert sorted(p.name for p in paths) == sorted(f"{i}_{k}.wav" for i in (0, 2, 3, 4) for k in (0, 1))
+    inputs = fit_bpe.train_utterances(tmp_path, examples=10, seed=0, voices="input")
+    assert sorted(p.name for p in inputs) == [f"{i}_1.wav" for i in (0, 2, 3, 4)]
+    with pytest.raises(TmtError, match="voices must be one of all, input"):
+        fit_bpe.train_utterances(tmp_path, examples=10, seed=0, voices="output")
     c.save(tmp_path / "codec")
     args = ["--corpus", str(tmp_path), "--codec", str(tmp_path / "codec"), "--vocab-size", "24"]
     fit_bpe.main(args)

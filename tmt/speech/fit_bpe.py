@@ -2,8 +2,8 @@
 
     python -m tmt.speech.fit_bpe --corpus DIR --codec tokenizers/speech --vocab-size 1000
 
-The utterances of ``--examples`` random train examples, every voice, are tokenized into units
-by the codec's tokenizer; the merges (:class:`tmt.speech.unit_bpe.UnitBPE`) are learned on them
+The utterances of ``--examples`` random train examples (every voice, or with ``--voices input``
+only those in the random input voices) are tokenized into units by the codec's tokenizer; the merges (:class:`tmt.speech.unit_bpe.UnitBPE`) are learned on them
 and written into the codec directory (``bpe.json``, ``"bpe": true`` in its config). From then on
 the codec encodes to pieces and decodes pieces.
 """
@@ -24,15 +24,25 @@ from tmt.speech.codec import SpeechCodec
 from tmt.speech.corpus import read_manifest
 from tmt.speech.unit_bpe import UnitBPE
 
+VOICES = ("all", "input")
+"""Whose utterances the merges are learned on. Half of a tmt-shapes corpus's utterances are in
+its one output voice, so merges learned on all of them fit that voice: 1 000 pieces shorten its
+utterances 4.4x and the random input voices' 1.6-2.3x. Learned on the input voices only, every
+voice is shortened alike (recipes/shapes/README.md, "Thirteenth round")."""
 
-def train_utterances(corpus: str | Path, examples: int, seed: int) -> list[Path]:
-    """Every utterance (all voices) of ``examples`` random train examples of a tmt-shapes corpus."""
+
+def train_utterances(corpus: str | Path, examples: int, seed: int, voices: str = "all") -> list[Path]:
+    """The utterances of ``examples`` random train examples of a tmt-shapes corpus: in every
+    voice (``voices="all"``) or in the random input voices only (``"input"``)."""
+    if voices not in VOICES:
+        raise TmtError(f"voices must be one of {', '.join(VOICES)} (got {voices!r})")
     items = [it for it in read_manifest(corpus) if it.split == "train"]
     ids = sorted({it.example_id for it in items})
     if not ids:
         raise TmtError(f"no train utterances in {corpus}")
     chosen = set(random.Random(seed).sample(ids, min(examples, len(ids))))
-    return [it.path for it in items if it.example_id in chosen]
+    return [it.path for it in items
+            if it.example_id in chosen and (voices == "all" or not it.is_output_voice)]
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -43,12 +53,14 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--vocab-size", type=int, default=1000, help="units + merged pieces")
     p.add_argument("--examples", type=int, default=4000,
                    help="train examples whose utterances (every voice) the merges are learned on")
+    p.add_argument("--voices", choices=VOICES, default="all",
+                   help="learn on the utterances in every voice, or in the random input voices only")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
     codec = SpeechCodec.load(args.codec)
     if codec.bpe is not None:
         raise TmtError(f"{args.codec} already has unit BPE ({codec.vocab_size} pieces)")
-    paths = train_utterances(args.corpus, args.examples, args.seed)
+    paths = train_utterances(args.corpus, args.examples, args.seed, args.voices)
     t0 = time.perf_counter()
     units: list[torch.Tensor] = []
     for start in tqdm(range(0, len(paths), 16), desc="units", unit="batch"):
