@@ -1,30 +1,53 @@
 """How much shorter unit BPE makes the speech sequences the translator reads and writes.
 
 Learns merges (tmt.speech.unit_bpe.UnitBPE) on the unit sequences of a token store's train
-split (every voice; a store written with a codec without BPE) for each vocabulary size, and
-prints the mean length of the valid split's sequences in pieces against units, with the time
-the merges took to learn and to apply.
+split (a store written with a codec without BPE; every voice, or with ``--voices input`` only
+the records in the corpus's random input voices) for each vocabulary size, and prints the mean
+length of the valid split's sequences in pieces against units, with the time the merges took to
+learn and to apply. With ``--corpus`` (the tmt-shapes corpus the store was written from) it also
+prints how much shorter each voice's valid utterances get.
 
     python benchmarks/unit_bpe.py --store work/store-shapes [--vocab-sizes 400 600 1000 1600]
-        [--train-examples 8000]
+        [--train-examples 8000] [--voices all|input] [--corpus work/shapes-20k]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import time
+from pathlib import Path
 
 import numpy as np
 
+from tmt.data.readers import SHAPES_INPUT_VOICES
 from tmt.data.store import TokenStore
 from tmt.speech.unit_bpe import UnitBPE
 
 
-def speech_sequences(store: TokenStore, limit: int) -> list[np.ndarray]:
+def speech_sequences(store: TokenStore, limit: int, input_voices_only: bool = False
+                     ) -> tuple[list[np.ndarray], list[str]]:
+    """Up to ``limit`` random (seed 0) speech sequences and their record ids."""
     rng = np.random.default_rng(0)
     rows = rng.permutation(len(store))[:limit]
     examples = (store[int(i)] for i in rows)
-    return [ex.speech.numpy() for ex in examples if ex.speech is not None]
+    kept = [ex for ex in examples if ex.speech is not None
+            and (not input_voices_only or ex.source == SHAPES_INPUT_VOICES)]
+    return [ex.speech.numpy() for ex in kept], [ex.id for ex in kept]
+
+
+def voices_of(corpus: str, ids: list[str]) -> list[str]:
+    """The voice of each store record: id ``N`` is utterance 0 of example N, ``N.vK`` utterance K."""
+    voices: dict[str, list[str]] = {}
+    with open(Path(corpus) / "manifest.jsonl", encoding="utf-8") as lines:
+        for line in lines:
+            item = json.loads(line)
+            voices[item["id"]] = [s["voice"] for s in item["speech"]]
+    out = []
+    for record in ids:
+        example, _, k = record.partition(".v")
+        out.append(voices[example][int(k) if k else 0])
+    return out
 
 
 def main() -> None:
@@ -32,17 +55,22 @@ def main() -> None:
     parser.add_argument("--store", default="work/store-shapes")
     parser.add_argument("--vocab-sizes", type=int, nargs="+", default=[400, 600, 1000, 1600])
     parser.add_argument("--train-examples", type=int, default=8000,
-                        help="train sequences (random, seed 0) the merges are learned on")
+                        help="train records (random, seed 0) whose sequences the merges are learned on")
+    parser.add_argument("--voices", choices=("all", "input"), default="all",
+                        help="learn on every record's speech, or on the input-voice records' only")
+    parser.add_argument("--corpus", help="the store's tmt-shapes corpus: also print per voice")
     args = parser.parse_args()
     store = TokenStore(args.store)
     base = store.vocab_sizes["speech"]
-    train = speech_sequences(store.split("train"), args.train_examples)
-    valid = speech_sequences(store.split("valid"), len(store.split("valid")))
+    train, _ = speech_sequences(store.split("train"), args.train_examples, args.voices == "input")
+    valid, ids = speech_sequences(store.split("valid"), len(store.split("valid")))
+    voices = voices_of(args.corpus, ids) if args.corpus else []
     units = float(np.mean([len(s) for s in valid]))
-    print(f"{args.store}: {len(train)} train sequences, {len(valid)} valid; {base} units; "
-          f"valid mean {units:.1f} units")
+    print(f"{args.store}: {len(train)} train sequences ({args.voices} voices), {len(valid)} valid; "
+          f"{base} units; valid mean {units:.1f} units")
     print("| vocabulary | valid mean length | shorter by | learn | apply to valid |\n"
           "| ---: | ---: | ---: | ---: | ---: |")
+    by_voice: dict[int, list[int]] = {}
     for size in args.vocab_sizes:
         start = time.perf_counter()
         bpe = UnitBPE.learn(train, base, size)
@@ -50,8 +78,21 @@ def main() -> None:
         start = time.perf_counter()
         pieces = bpe.encode_many(valid)
         applied = time.perf_counter() - start
-        mean = float(np.mean([len(p) for p in pieces]))
+        by_voice[bpe.vocab_size] = [len(p) for p in pieces]
+        mean = float(np.mean(by_voice[bpe.vocab_size]))
         print(f"| {bpe.vocab_size} | {mean:.1f} | {units / mean:.2f}x | {learned:.1f} s | {applied:.1f} s |")
+    if voices:
+        sizes = list(by_voice)
+        print("\nvalid utterances per voice: mean units, and how much shorter each vocabulary makes them")
+        print("| voice | utterances | units | " + " | ".join(f"{s}" for s in sizes) + " |")
+        print("| --- | ---: | ---: | " + " | ".join("---:" for _ in sizes) + " |")
+        lengths = np.array([len(s) for s in valid])
+        for voice in sorted(set(voices)):
+            rows = np.array([v == voice for v in voices])
+            mean_units = lengths[rows].mean()
+            ratios = [mean_units / np.array(by_voice[s])[rows].mean() for s in sizes]
+            print(f"| {voice} | {rows.sum()} | {mean_units:.1f} | "
+                  + " | ".join(f"{r:.2f}x" for r in ratios) + " |")
 
 
 if __name__ == "__main__":
