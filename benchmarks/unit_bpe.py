@@ -4,7 +4,9 @@ Learns merges (tmt.speech.unit_bpe.UnitBPE) on the unit sequences of a token sto
 split (a store written with a codec without BPE; every voice, or with ``--voices input`` only
 the records in the corpus's random input voices) for each vocabulary size, and prints the mean
 length of the valid split's sequences in pieces against units, with the time the merges took to
-learn and to apply. With ``--corpus`` (the tmt-shapes corpus the store was written from) it also
+learn and to apply: every merge replayed over all valid sequences at once (``replay``), and one
+sequence at a time, as the token store encodes an utterance, both ways (``replay`` and
+``encode``, which runs only the merges that apply). With ``--corpus`` (the tmt-shapes corpus the store was written from) it also
 prints how much shorter each voice's valid utterances get.
 
     python benchmarks/unit_bpe.py --store work/store-shapes [--vocab-sizes 400 600 1000 1600]
@@ -68,19 +70,29 @@ def main() -> None:
     units = float(np.mean([len(s) for s in valid]))
     print(f"{args.store}: {len(train)} train sequences ({args.voices} voices), {len(valid)} valid; "
           f"{base} units; valid mean {units:.1f} units")
-    print("| vocabulary | valid mean length | shorter by | learn | apply to valid |\n"
-          "| ---: | ---: | ---: | ---: | ---: |")
+    print("| vocabulary | valid mean length | shorter by | learn | apply to valid: all at once | "
+          "one at a time, replay | one at a time, encode |\n"
+          "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     by_voice: dict[int, list[int]] = {}
     for size in args.vocab_sizes:
         start = time.perf_counter()
         bpe = UnitBPE.learn(train, base, size)
         learned = time.perf_counter() - start
         start = time.perf_counter()
-        pieces = bpe.encode_many(valid)
+        pieces = bpe.replay(valid)
         applied = time.perf_counter() - start
+        start = time.perf_counter()
+        for sequence in valid:
+            bpe.replay([sequence])
+        replayed = time.perf_counter() - start
+        start = time.perf_counter()
+        for sequence in valid:
+            bpe.encode(sequence)
+        one_by_one = time.perf_counter() - start
         by_voice[bpe.vocab_size] = [len(p) for p in pieces]
         mean = float(np.mean(by_voice[bpe.vocab_size]))
-        print(f"| {bpe.vocab_size} | {mean:.1f} | {units / mean:.2f}x | {learned:.1f} s | {applied:.1f} s |")
+        print(f"| {bpe.vocab_size} | {mean:.1f} | {units / mean:.2f}x | {learned:.1f} s | {applied:.2f} s | "
+              f"{replayed:.2f} s | {one_by_one:.2f} s |")
     if voices:
         sizes = list(by_voice)
         print("\nvalid utterances per voice: mean units, and how much shorter each vocabulary makes them")

@@ -143,6 +143,18 @@ def test_unit_bpe_merges_frequent_runs_and_decodes_exactly(tmp_path):
     run = UnitBPE(10, [(5, 5)])
     assert run.encode(np.array([5, 5, 5])).tolist() == [10, 5]
     assert run.encode(np.array([5, 5, 5, 5, 1])).tolist() == [10, 10, 1]
+    # encode (only the merges that apply, earliest first) = encode_many (every merge replayed),
+    # on runs and chains of merges over a small alphabet, and with a pair merged twice
+    rng = np.random.default_rng(2)
+    noisy = [rng.integers(0, 4, size=int(rng.integers(0, 40))) for _ in range(300)]
+    chains = UnitBPE.learn(noisy[:200], base_size=4, vocab_size=40)
+    tests = noisy[200:] + [np.array([1, 1, 1, 1, 1, 1, 1])]
+    for units, replayed in zip(tests, chains.encode_many(tests), strict=True):
+        assert torch.equal(chains.encode(units), replayed)
+    assert [p.tolist() for p in chains.encode_many(tests[:3])] == [  # few: one by one
+        chains.encode(u).tolist() for u in tests[:3]]
+    twice = UnitBPE(10, [(5, 6), (5, 6), (10, 10)])
+    assert twice.encode(np.array([5, 6, 5, 6, 5])).tolist() == [12, 5]
     with pytest.raises(TmtError, match=r"unit ids must lie in \[0, 30\)"):
         bpe.encode(np.array([3, 30]))
     with pytest.raises(TmtError, match="must not be negative"):

@@ -28,6 +28,10 @@ from tmt.errors import TmtError
 CONFIG_FORMAT = "tmt-unit-bpe"
 SEPARATOR = -1
 """Between sequences in a concatenated corpus; never part of a pair."""
+REPLAY_FROM = 8
+"""From this many sequences on, :meth:`UnitBPE.encode_many` replays every merge over all of them
+at once (:meth:`UnitBPE.replay`); fewer it encodes one by one (:meth:`UnitBPE.encode`). One
+utterance at a time, the replay is several times slower (``python benchmarks/unit_bpe.py``)."""
 
 
 def _merge(seq: np.ndarray, a: int, b: int, piece: int) -> np.ndarray:
@@ -75,6 +79,9 @@ class UnitBPE:
                 raise TmtError(f"unit BPE merge {piece - base_size} ({a}, {b}) uses an undefined piece")
             expansions.append(np.concatenate([expansions[a], expansions[b]]))
         self._expansions = expansions
+        self._rank: dict[tuple[int, int], int] = {}
+        for rank, pair in enumerate(self.merges):  # a repeated pair: its first merge applies
+            self._rank.setdefault(pair, rank)
 
     @property
     def vocab_size(self) -> int:
@@ -102,7 +109,15 @@ class UnitBPE:
         return cls(base_size, merges)
 
     def encode_many(self, sequences: Sequence[np.ndarray | torch.Tensor]) -> list[torch.Tensor]:
-        """Unit sequences → piece sequences (1-D LongTensors), all merges replayed at once."""
+        """Unit sequences → piece sequences (1-D LongTensors). From ``REPLAY_FROM`` sequences
+        on, all merges are replayed at once over their concatenation (one array pass per merge,
+        shared by all); fewer are encoded one by one (:meth:`encode`), which is faster then."""
+        if len(sequences) < REPLAY_FROM:
+            return [self.encode(s) for s in sequences]
+        return self.replay(sequences)
+
+    def replay(self, sequences: Sequence[np.ndarray | torch.Tensor]) -> list[torch.Tensor]:
+        """Unit sequences → piece sequences, every merge replayed in order over all of them."""
         seq = _concatenate(sequences, self.base_size)
         for piece, (a, b) in enumerate(self.merges, start=self.base_size):
             seq = _merge(seq, a, b, piece)
@@ -111,7 +126,33 @@ class UnitBPE:
         return [torch.from_numpy(seq[s:e].copy()) for s, e in zip(starts, ends, strict=True)]
 
     def encode(self, units: np.ndarray | torch.Tensor) -> torch.Tensor:
-        return self.encode_many([units])[0]
+        """One unit sequence → its pieces, as :meth:`encode_many` gives them.
+
+        Replaying every merge costs one array pass per merge whether or not the pair occurs,
+        which for one utterance is most of the work; here only the merges that apply run. At
+        each round the earliest-learned merge among the sequence's adjacent pairs is applied
+        (every occurrence, left to right). That is the replay's order: a pair involving piece
+        ``p`` can only have been learned after ``p``, so a merge never brings back the pair of
+        an earlier one."""
+        seq = _concatenate([units], self.base_size)[:-1].tolist()
+        while len(seq) > 1:
+            found = [self._rank.get(pair) for pair in zip(seq, seq[1:])]
+            ranks = [r for r in found if r is not None]
+            if not ranks:
+                break
+            rank = min(ranks)
+            a, b = self.merges[rank]
+            piece = self.base_size + rank
+            out, i = [], 0
+            while i < len(seq):
+                if i + 1 < len(seq) and seq[i] == a and seq[i + 1] == b:
+                    out.append(piece)
+                    i += 2
+                else:
+                    out.append(seq[i])
+                    i += 1
+            seq = out
+        return torch.tensor(seq, dtype=torch.long)
 
     def decode(self, pieces: np.ndarray | torch.Tensor) -> torch.Tensor:
         """Piece ids → the unit ids they stand for."""
