@@ -1,4 +1,5 @@
-"""Run by torchrun in test_distributed.py: train briefly, then save this rank's weights."""
+"""Run by torchrun in test_distributed.py. ``train``: train briefly, then save this rank's
+weights. ``grads``: one step without dropout, then save the (all-reduced) gradients."""
 
 import sys
 
@@ -13,10 +14,11 @@ from tmt.translator.checkpoint import translator_state
 sys.path.insert(0, str(__import__("pathlib").Path(__file__).parents[1] / "unit"))
 from test_train import MICRO, VOCAB, concepts  # noqa: E402
 
-out = sys.argv[1]
+out, mode = sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else "train"
 torch.set_num_threads(1)
 dist = Dist.from_env()
-config = TrainConfig(out_dir=out, vocab=VOCAB, model={**MICRO, "dropout_p": 0.1}, batch_size=4,
+dropout = 0.1 if mode == "train" else 0.0
+config = TrainConfig(out_dir=out, vocab=VOCAB, model={**MICRO, "dropout_p": dropout}, batch_size=4,
                      max_steps=6, lr=1e-3, warmup_steps=2, valid_every=1000, checkpoint_every=1000)
 trainer = Trainer(config, concepts(4) * 4, dist=dist)
 
@@ -26,9 +28,15 @@ def save(name: str) -> None:
     save_file(state, f"{out}/{name}.safetensors")
 
 
-if dist.is_main:
-    save("init")
-trainer.fit()
-save(f"rank{dist.rank}")
+if mode == "grads":
+    trainer.train_step()
+    grads = {n: p.grad.contiguous() for n, p in trainer.translator.named_parameters()
+             if p.grad is not None}
+    save_file(grads, f"{out}/grads-rank{dist.rank}.safetensors")
+else:
+    if dist.is_main:
+        save("init")
+    trainer.fit()
+    save(f"rank{dist.rank}")
 dist.barrier()
 dist.close()

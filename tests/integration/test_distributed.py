@@ -24,3 +24,31 @@ def test_two_process_ddp_ranks_end_identical(tmp_path):
     # and they are trained weights, not the shared initialisation
     init = load_file(tmp_path / "init.safetensors")
     assert any(not torch.equal(a[k], init[k]) for k in a)
+
+
+def test_two_process_ddp_step_has_the_single_process_gradient(tmp_path):
+    """Two ranks of 4 examples each compute the gradient of one process on the same 8: each
+    direction's loss is the mean over the whole batch's target tokens, not over a rank's."""
+    sys.path.insert(0, str(Path(__file__).parents[1] / "unit"))
+    from test_train import MICRO, VOCAB, concepts
+
+    from tmt.train.config import TrainConfig
+    from tmt.train.loop import Trainer
+
+    worker = Path(__file__).with_name("ddp_worker.py")
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
+           "--standalone", str(worker), str(tmp_path), "grads"]
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    config = TrainConfig(out_dir=str(tmp_path / "one"), vocab=VOCAB,
+                         model={**MICRO, "dropout_p": 0.0}, batch_size=8, max_steps=6, lr=1e-3,
+                         warmup_steps=2, valid_every=1000, checkpoint_every=1000)
+    single = Trainer(config, concepts(4) * 4)
+    single.train_step()
+    ranks = [load_file(tmp_path / f"grads-rank{r}.safetensors") for r in (0, 1)]
+    for name, p in single.translator.named_parameters():
+        if p.grad is None:
+            continue
+        assert torch.equal(ranks[0][name], ranks[1][name])
+        assert torch.allclose(ranks[0][name], p.grad, rtol=1e-4, atol=1e-6), name

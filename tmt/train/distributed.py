@@ -48,6 +48,12 @@ class Dist:
         device_ids = [self.local_rank] if next(module.parameters()).is_cuda else None
         return nn.parallel.DistributedDataParallel(module, device_ids=device_ids)
 
+    def sum(self, tensor: torch.Tensor) -> torch.Tensor:
+        """``tensor`` summed over the ranks, in place (unchanged in a single process)."""
+        if self.world_size > 1:
+            torch_dist.all_reduce(tensor)
+        return tensor
+
     def barrier(self) -> None:
         if self.world_size > 1:
             torch_dist.barrier()

@@ -290,12 +290,14 @@ class Trainer:
             indices = mixed_batch_indices(self.pools, config.pseudo_ratio, config.batch_size,
                                           self.step, config.seed, self.dist)
         batches = [b.to(self.device) for b in self.passes(self.pairs(self.train_data, indices, self.step))]
-        # each direction's loss is the mean over its target tokens in the whole batch, times its
-        # loss weight
+        # each direction's loss is the mean over its target tokens in the whole batch (every
+        # rank's share: DDP averages the ranks' gradients, so each rank's loss is scaled by the
+        # world size), times its loss weight
         counts = torch.zeros(len(DIRECTIONS), device=self.device)
         for batch in batches:
             for group in batch.groups:
                 counts.index_add_(0, group.direction, (group.target != 0).sum(-1).float())
+        counts = self.dist.sum(counts) / self.dist.world_size
         self.model.train()
         self.optimizer.zero_grad(set_to_none=True)
         total, tokens = 0.0, 0
