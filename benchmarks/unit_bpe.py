@@ -6,8 +6,8 @@ the records in the corpus's random input voices) for each vocabulary size, and p
 length of the valid split's sequences in pieces against units, with the time the merges took to
 learn and to apply: every merge replayed over all valid sequences at once (``replay``), and one
 sequence at a time, as the token store encodes an utterance, both ways (``replay`` and
-``encode``, which runs only the merges that apply). With ``--corpus`` (the tmt-shapes corpus the store was written from) it also
-prints how much shorter each voice's valid utterances get.
+``encode``, which runs only the merges that apply). With ``--corpus`` (the tmt-shapes corpus
+the store was written from) it also prints how much shorter each voice's valid utterances get.
 
     python benchmarks/unit_bpe.py --store work/store-shapes [--vocab-sizes 400 600 1000 1600]
         [--train-examples 8000] [--voices all|input] [--corpus work/shapes-20k]
@@ -16,13 +16,12 @@ prints how much shorter each voice's valid utterances get.
 from __future__ import annotations
 
 import argparse
-import json
 import time
-from pathlib import Path
 
 import numpy as np
 
 from tmt.data.readers import SHAPES_INPUT_VOICES
+from tmt.data.shapes import read_corpus
 from tmt.data.store import TokenStore
 from tmt.speech.unit_bpe import UnitBPE
 
@@ -40,11 +39,7 @@ def speech_sequences(store: TokenStore, limit: int, input_voices_only: bool = Fa
 
 def voices_of(corpus: str, ids: list[str]) -> list[str]:
     """The voice of each store record: id ``N`` is utterance 0 of example N, ``N.vK`` utterance K."""
-    voices: dict[str, list[str]] = {}
-    with open(Path(corpus) / "manifest.jsonl", encoding="utf-8") as lines:
-        for line in lines:
-            item = json.loads(line)
-            voices[item["id"]] = [s["voice"] for s in item["speech"]]
+    voices = {x.id: [u.voice for u in x.speech] for x in read_corpus(corpus, "valid")}
     out = []
     for record in ids:
         example, _, k = record.partition(".v")

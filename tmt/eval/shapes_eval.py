@@ -24,7 +24,7 @@ from typing import Any
 from tqdm import tqdm
 
 from tmt.bundle import REPO_ROOT, Bundle
-from tmt.data.shapes import ShapesExample, read_corpus
+from tmt.data.shapes import ShapesExample, SpeechRef, read_corpus
 from tmt.data.shapes_world import (
     attribute_accuracy,
     error_kinds,
@@ -68,12 +68,8 @@ def _wer(hypotheses: Sequence[str], references: Sequence[str]) -> float:
     return word_error_rate(hypotheses, references)
 
 
-def _input_voice(item: ShapesExample) -> Path:
-    return item.speech[-1].path
-
-
-def _input_voice_name(item: ShapesExample) -> str:
-    return item.speech[-1].voice
+def _input_utterance(item: ShapesExample) -> SpeechRef:
+    return item.speech[-1]
 
 
 def evaluate_shapes(
@@ -100,7 +96,7 @@ def evaluate_shapes(
     options = options or bundle.default_options
     judge_dir = judge_dir or default_judge(split)
     sources: dict[Modality, list[Any]] = {
-        S: [_input_voice(x) for x in items],
+        S: [_input_utterance(x).path for x in items],
         IM: [x.image for x in items],
         T: [x.caption for x in items],
     }
@@ -163,7 +159,7 @@ def _score(
 ) -> tuple[dict[str, Any], list[str]]:
     """The scores, and the texts scored (text outputs, or the speech judge's transcripts).
     ``by_voice``: also ``exact_by_voice`` (the source was each item's input-voice utterance)."""
-    voices = [_input_voice_name(x) for x in items] if by_voice else None
+    voices = [_input_utterance(x).voice for x in items] if by_voice else None
     if target is T:
         out: dict[str, Any] = {"wer": _wer(outputs, [x.caption for x in items])}
         out.update(caption_metrics(outputs, [x.captions for x in items]))

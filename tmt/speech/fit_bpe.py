@@ -3,9 +3,10 @@
     python -m tmt.speech.fit_bpe --corpus DIR --codec tokenizers/speech --vocab-size 1000
 
 The utterances of ``--examples`` random train examples (every voice, or with ``--voices input``
-only those in the random input voices) are tokenized into units by the codec's tokenizer; the merges (:class:`tmt.speech.unit_bpe.UnitBPE`) are learned on them
-and written into the codec directory (``bpe.json``, ``"bpe": true`` in its config). From then on
-the codec encodes to pieces and decodes pieces.
+only those in the random input voices) are tokenized into units by the codec's tokenizer; the
+merges (:class:`tmt.speech.unit_bpe.UnitBPE`) are learned on them and written into the codec
+directory (``bpe.json``, ``"bpe": true`` in its config). From then on the codec encodes to
+pieces and decodes pieces.
 """
 
 from __future__ import annotations
@@ -27,8 +28,9 @@ from tmt.speech.unit_bpe import UnitBPE
 VOICES = ("all", "input")
 """Whose utterances the merges are learned on. Half of a tmt-shapes corpus's utterances are in
 its one output voice, so merges learned on all of them fit that voice: 1 000 pieces shorten its
-utterances 4.4x and the random input voices' 1.6-2.3x. Learned on the input voices only, every
-voice is shortened alike (recipes/shapes/README.md, "Thirteenth round")."""
+valid utterances 4.1x and the random input voices' 1.5-2.3x. Learned on the input voices only,
+every voice is shortened alike (``python benchmarks/unit_bpe.py --corpus ...``; the table is in
+benchmarks/README.md, "Unit BPE")."""
 
 
 def train_utterances(corpus: str | Path, examples: int, seed: int, voices: str = "all") -> list[Path]:
@@ -52,7 +54,7 @@ def main(argv: list[str] | None = None) -> None:
                    help="speech codec directory; the merges are added to it (bpe.json)")
     p.add_argument("--vocab-size", type=int, default=1000, help="units + merged pieces")
     p.add_argument("--examples", type=int, default=4000,
-                   help="train examples whose utterances (every voice) the merges are learned on")
+                   help="train examples whose utterances (in the --voices) the merges are learned on")
     p.add_argument("--voices", choices=VOICES, default="all",
                    help="learn on the utterances in every voice, or in the random input voices only")
     p.add_argument("--seed", type=int, default=0)

@@ -297,7 +297,7 @@ class Trainer:
         for batch in batches:
             for group in batch.groups:
                 counts.index_add_(0, group.direction, (group.target != 0).sum(-1).float())
-        counts = self.dist.sum(counts) / self.dist.world_size
+        counts = self.dist.sum(counts).clamp(min=1) / self.dist.world_size
         self.model.train()
         self.optimizer.zero_grad(set_to_none=True)
         total, tokens = 0.0, 0
@@ -307,7 +307,7 @@ class Trainer:
             with sync:
                 with self.autocast():
                     sums, _ = self.model(batch, config.label_smoothing)
-                loss = (sums * self.loss_weights / counts.clamp(min=1)).sum()
+                loss = (sums * self.loss_weights / counts).sum()
                 loss.backward()
             total += float(loss.detach())
             tokens += sum(sum(g.target_lens) for g in batch.groups) + sum(batch.source_lens)
