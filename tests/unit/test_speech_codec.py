@@ -170,6 +170,29 @@ def test_unit_bpe_merges_frequent_runs_and_decodes_exactly(tmp_path):
         UnitBPE(10, [(3, 11)])
 
 
+def test_unit_bpe_dropout_gives_other_segmentations_of_the_same_units():
+    from tmt.speech.unit_bpe import UnitBPE
+
+    bpe = UnitBPE.learn(_word_sequences(300, seed=0), base_size=30, vocab_size=50)
+    unseen = _word_sequences(40, seed=1)
+    rng = np.random.default_rng(0)
+    learned = [bpe.encode(u) for u in unseen]
+    dropped = [bpe.encode(u, dropout=0.3, rng=rng) for u in unseen]
+    for units, other in zip(unseen, dropped, strict=True):
+        assert torch.equal(bpe.decode(other), torch.from_numpy(units.astype(np.int64)))
+    assert sum(not torch.equal(a, b) for a, b in zip(learned, dropped, strict=True)) >= 10
+    assert sum(map(len, dropped)) > sum(map(len, learned))  # fewer merges applied
+    again = [bpe.encode(u, dropout=0.3, rng=np.random.default_rng(0)) for u in unseen[:1]]
+    assert torch.equal(again[0], dropped[0])  # the generator decides
+    assert torch.equal(bpe.encode(unseen[0], dropout=0.0, rng=rng), learned[0])
+    units_only = bpe.encode(unseen[0], dropout=0.999999, rng=rng)
+    assert torch.equal(units_only, torch.from_numpy(unseen[0].astype(np.int64)))
+    with pytest.raises(TmtError, match=r"dropout must be in \[0, 1\)"):
+        bpe.encode(unseen[0], dropout=1.0, rng=rng)
+    with pytest.raises(TmtError, match="needs a random generator"):
+        bpe.encode(unseen[0], dropout=0.1)
+
+
 def test_speech_codec_with_unit_bpe(codec, tmp_path):
     import json
 

@@ -279,3 +279,40 @@ def test_autocast_auto_is_bf16_only_on_native_hardware(tmp_path, monkeypatch, na
 def test_bad_pass_settings_are_refused(tmp_path, bad):
     with pytest.raises(TmtError, match=next(iter(bad))):
         TrainConfig.from_dict({"out_dir": str(tmp_path), **bad})
+
+
+def test_speech_bpe_cuts_stored_units_into_pieces_with_dropout_on_sources(tmp_path):
+    from tmt.speech.unit_bpe import UnitBPE
+
+    g = torch.Generator().manual_seed(0)
+    words = [torch.randint(0, 20, (4,), generator=g) for _ in range(5)]
+    data = [{**c, Modality.SPEECH: torch.cat([words[(i + k) % 5] for k in range(4)])}
+            for i, c in enumerate(concepts(40))]
+    bpe = UnitBPE.learn([d[Modality.SPEECH] for d in data], base_size=20, vocab_size=40)
+    bpe.save(tmp_path / "bpe.json")
+    kw = dict(speech_bpe=str(tmp_path / "bpe.json"), directions_per_example=3, max_steps=2)
+    trainer = Trainer(config(tmp_path / "a", speech_bpe_dropout=0.5, **kw), data, data[:8])
+    assert trainer.translator.vocab.speech_size == 40  # pieces, not units
+    sources, targets = [], []
+    for step in range(4):
+        for example, (src, tgt) in trainer.pairs(data, range(8), step):
+            if Modality.SPEECH in (src, tgt):
+                (sources if src is Modality.SPEECH else targets).append((example[Modality.SPEECH], step))
+    learned = {tuple(p.tolist()) for p in bpe.encode_many([d[Modality.SPEECH] for d in data[:8]])}
+    assert targets and all(tuple(p.tolist()) in learned for p, _ in targets)  # as at inference
+    assert sum(tuple(p.tolist()) not in learned for p, _ in sources) > len(sources) // 2
+    for pieces, _ in sources:  # other cuts of the same units
+        assert tuple(bpe.decode(pieces).tolist()) in {tuple(d[Modality.SPEECH].tolist()) for d in data[:8]}
+    valid = [ex[Modality.SPEECH] for ex, (src, _) in trainer.pairs(data, range(8), None)
+             if src is Modality.SPEECH]
+    assert valid and all(tuple(p.tolist()) in learned for p in valid)
+    assert trainer.fit().step == 2 and set(trainer.validate()) == {f"{s}-{t}" for s, t in DIRECTIONS}
+    plain = Trainer(config(tmp_path / "b", **kw), data)
+    assert all(tuple(ex[Modality.SPEECH].tolist()) in learned
+               for ex, _ in plain.pairs(data, range(8), 0) if Modality.SPEECH in ex)
+    with pytest.raises(TmtError, match="merges 20 units, but the training data's speech has 30"):
+        Trainer(config(tmp_path / "c", vocab={**VOCAB, "speech": 30}, **kw), data)
+    with pytest.raises(TmtError, match="speech_bpe_dropout needs speech_bpe"):
+        TrainConfig.from_dict({"out_dir": "x", "speech_bpe_dropout": 0.1})
+    with pytest.raises(TmtError, match=r"speech_bpe_dropout must be in \[0, 1\)"):
+        TrainConfig.from_dict({"out_dir": "x", "speech_bpe": "b.json", "speech_bpe_dropout": 1.0})

@@ -125,7 +125,12 @@ class UnitBPE:
         starts = np.concatenate([[0], ends[:-1] + 1])
         return [torch.from_numpy(seq[s:e].copy()) for s, e in zip(starts, ends, strict=True)]
 
-    def encode(self, units: np.ndarray | torch.Tensor) -> torch.Tensor:
+    def encode(
+        self,
+        units: np.ndarray | torch.Tensor,
+        dropout: float = 0.0,
+        rng: np.random.Generator | None = None,
+    ) -> torch.Tensor:
         """One unit sequence → its pieces, as :meth:`encode_many` gives them.
 
         Replaying every merge costs one array pass per merge whether or not the pair occurs,
@@ -133,25 +138,47 @@ class UnitBPE:
         each round the earliest-learned merge among the sequence's adjacent pairs is applied
         (every occurrence, left to right). That is the replay's order: a pair involving piece
         ``p`` can only have been learned after ``p``, so a merge never brings back the pair of
-        an earlier one."""
+        an earlier one.
+
+        ``dropout`` > 0 (BPE-dropout, after Provilkov et al. 2020): each place a merge is about
+        to apply is skipped, for good, with that chance (draws from ``rng``); the units there
+        may then merge with other neighbours. One utterance gets many segmentations, all
+        decoding to its units. For training only; 0 gives the learned segmentation.
+        (Skipping only for the round, as the paper does within a word, changes little here:
+        an utterance is one long sequence, and the skipped pair merges a round later.)"""
+        if not 0.0 <= dropout < 1.0:
+            raise TmtError(f"unit BPE dropout must be in [0, 1), not {dropout}")
+        if dropout and rng is None:
+            raise TmtError("unit BPE dropout needs a random generator")
         seq = _concatenate([units], self.base_size)[:-1].tolist()
+        blocked = [False] * len(seq)
+        """blocked[i]: the pair seq[i], seq[i + 1] was skipped and never merges."""
         while len(seq) > 1:
-            found = [self._rank.get(pair) for pair in zip(seq, seq[1:])]
+            found = [None if stop else self._rank.get(pair)
+                     for pair, stop in zip(zip(seq, seq[1:]), blocked, strict=False)]
             ranks = [r for r in found if r is not None]
             if not ranks:
                 break
             rank = min(ranks)
-            a, b = self.merges[rank]
             piece = self.base_size + rank
-            out, i = [], 0
+            out: list[int] = []
+            out_blocked: list[bool] = []
+            last = -2  # where in seq the last unit put out unmerged was (-2: it was a piece)
+            i = 0
             while i < len(seq):
-                if i + 1 < len(seq) and seq[i] == a and seq[i + 1] == b:
+                merge = i + 1 < len(seq) and found[i] == rank
+                if merge and dropout and rng.random() < dropout:  # type: ignore[union-attr]
+                    blocked[i], merge = True, False
+                if out:  # the pair before this one is unchanged between two unmerged units
+                    out_blocked[-1] = not merge and last == i - 1 and blocked[i - 1]
+                if merge:
                     out.append(piece)
-                    i += 2
+                    last, i = -2, i + 2
                 else:
                     out.append(seq[i])
-                    i += 1
-            seq = out
+                    last, i = i, i + 1
+                out_blocked.append(False)
+            seq, blocked = out, out_blocked
         return torch.tensor(seq, dtype=torch.long)
 
     def decode(self, pieces: np.ndarray | torch.Tensor) -> torch.Tensor:

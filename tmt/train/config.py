@@ -80,6 +80,17 @@ class TrainConfig:
     as much, and as much more pull on the shared weights; units per piece as its weight puts
     the balance back. Validation losses are reported unweighted."""
 
+    speech_bpe: str | None = None
+    """A unit-BPE file over the stores' speech units (``bpe.json`` of a speech codec from
+    ``python -m tmt.speech.fit_bpe``): the translator reads and writes its pieces, which the
+    trainer cuts from the stored units as it goes (the stores keep units)."""
+
+    speech_bpe_dropout: float = 0.0
+    """With ``speech_bpe``: where a training example's speech is the source, each merge is
+    skipped with this chance wherever it applies (BPE-dropout, Provilkov et al. 2020), so the
+    encoder meets many segmentations of an utterance, not only the one inference gives it.
+    Speech targets and validation get the learned segmentation."""
+
     batch_size: int = 32
     """Examples per step and process (each example yields up to six directions)."""
 
@@ -166,6 +177,10 @@ class TrainConfig:
                 f"{source}: autocast must be one of {', '.join(precision.CHOICES)}, "
                 f"not {config.autocast!r}"
             )
+        if not 0.0 <= config.speech_bpe_dropout < 1.0:
+            raise TmtError(f"{source}: speech_bpe_dropout must be in [0, 1)")
+        if config.speech_bpe_dropout and not config.speech_bpe:
+            raise TmtError(f"{source}: speech_bpe_dropout needs speech_bpe")
         if config.sources_per_pass < 0:
             raise TmtError(f"{source}: sources_per_pass must be 0 (off) or positive")
         for name in ("batch_size", "max_steps"):

@@ -30,6 +30,7 @@ from tmt import precision
 from tmt.data.pseudo import generated_modalities
 from tmt.errors import TmtError
 from tmt.modality import DIRECTIONS, MODALITIES, Modality
+from tmt.speech.unit_bpe import UnitBPE
 from tmt.train.config import TrainConfig
 from tmt.train.distributed import Dist, local_device
 from tmt.translator.checkpoint import atomic_write
@@ -210,6 +211,13 @@ class Trainer:
         sizes = vocab_sizes or config.vocab
         if not sizes:
             raise TmtError("vocabulary sizes unknown: set 'vocab' in the config or use a store")
+        self.speech_bpe = _speech_bpe(config, sizes)
+        """``config.speech_bpe`` over the data's speech units (the translator's speech ids are
+        its pieces), or None."""
+        if self.speech_bpe is not None:
+            sizes = {**sizes, Modality.SPEECH.value: self.speech_bpe.vocab_size}
+        self._pieces: dict[tuple[int, int], Tensor] = {}
+        """(id of the data, example index) → its speech's learned pieces, cut once."""
         # Same initial weights on every rank: seed before building the model.
         _seed_everything(config.seed)
         self.device = local_device(config.device, self.dist)
@@ -370,8 +378,30 @@ class Trainer:
                     p = w / w.sum()
                 chosen = rng.choice(len(directions), k, replace=False, p=p)
                 directions = [directions[j] for j in sorted(chosen)]
-            out.extend((example, d) for d in directions)
+            if self.speech_bpe is None or Modality.SPEECH not in example:
+                out.extend((example, d) for d in directions)
+                continue
+            example, speech_source = self.speech_pieces(data, i, example, step)
+            out.extend((speech_source if d[0] is Modality.SPEECH else example, d) for d in directions)
         return out
+
+    def speech_pieces(
+        self, data: Sequence[Any], i: int, example: Example, step: int | None
+    ) -> tuple[Example, Example]:
+        """An example with its speech units cut into ``speech_bpe`` pieces: as learned, and as
+        its pairs with a speech source read it (for a training ``step`` with
+        ``speech_bpe_dropout``, cut afresh with merges skipped; seeded by seed, step, index)."""
+        assert self.speech_bpe is not None
+        units = example[Modality.SPEECH]
+        key = (id(data), i)
+        if key not in self._pieces:
+            self._pieces[key] = self.speech_bpe.encode(units)
+        plain = {**example, Modality.SPEECH: self._pieces[key]}
+        dropout = self.config.speech_bpe_dropout
+        if step is None or not dropout:
+            return plain, plain
+        rng = np.random.default_rng([self.config.seed, step, i, 1])
+        return plain, {**example, Modality.SPEECH: self.speech_bpe.encode(units, dropout, rng)}
 
     def allowed_directions(self, item: Any) -> list[Direction]:
         """The configured directions an example may train: its source's ``source_directions``
@@ -475,6 +505,18 @@ class Trainer:
             seconds=seconds,
             tokens_per_second=tokens_seen / max(seconds, 1e-9),
         )
+
+
+def _speech_bpe(config: TrainConfig, sizes: Mapping[str, int]) -> UnitBPE | None:
+    """``config.speech_bpe``, checked against the data's speech vocabulary (its units)."""
+    if not config.speech_bpe:
+        return None
+    bpe = UnitBPE.load(config.speech_bpe)
+    units = sizes.get(Modality.SPEECH.value)
+    if units != bpe.base_size:
+        raise TmtError(f"speech_bpe {config.speech_bpe} merges {bpe.base_size} units, but the "
+                       f"training data's speech has {units} (a store of pieces, or other units?)")
+    return bpe
 
 
 def _part_order(key: tuple[Modality, ...]) -> tuple[int, ...]:
