@@ -8,15 +8,20 @@ learn and to apply: every merge replayed over all valid sequences at once (``rep
 sequence at a time, as the token store encodes an utterance, both ways (``replay`` and
 ``encode``, which runs only the merges that apply). With ``--corpus`` (the tmt-shapes corpus
 the store was written from) it also prints how much shorter each voice's valid utterances get.
+With ``--dropout P ...`` it cuts the valid sequences again with BPE-dropout (the trainer's
+``speech_bpe_dropout``, seed 0) with the last vocabulary: how much longer, how many utterances
+are cut otherwise than as learned, and the share of pieces the learned cut does not have.
 
     python benchmarks/unit_bpe.py --store work/store-shapes [--vocab-sizes 400 600 1000 1600]
         [--train-examples 8000] [--voices all|input] [--corpus work/shapes-20k]
+        [--dropout 0.05 0.1 0.2]
 """
 
 from __future__ import annotations
 
 import argparse
 import time
+from collections import Counter
 
 import numpy as np
 
@@ -47,6 +52,27 @@ def voices_of(corpus: str, ids: list[str]) -> list[str]:
     return out
 
 
+def dropout_table(bpe: UnitBPE, valid: list[np.ndarray], chances: list[float]) -> None:
+    """Valid sequences cut with BPE-dropout at each chance, against the learned cut."""
+    learned = [bpe.encode(s) for s in valid]
+    mean = float(np.mean([len(p) for p in learned]))
+    print(f"\nBPE-dropout, {bpe.vocab_size} pieces, {len(valid)} valid sequences (learned cut: mean "
+          f"{mean:.1f} pieces)")
+    print("| dropout | mean length | longer by | cut otherwise | pieces not in the learned cut | "
+          "cutting, one at a time |\n| ---: | ---: | ---: | ---: | ---: | ---: |")
+    for chance in chances:
+        rng = np.random.default_rng(0)
+        start = time.perf_counter()
+        cuts = [bpe.encode(s, chance, rng) for s in valid]
+        seconds = time.perf_counter() - start
+        other = np.mean([not np.array_equal(a.numpy(), b.numpy()) for a, b in zip(learned, cuts, strict=True)])
+        new = sum((Counter(b.tolist()) - Counter(a.tolist())).total() for a, b in zip(learned, cuts, strict=True))
+        total = sum(len(b) for b in cuts)
+        length = total / len(cuts)
+        print(f"| {chance:g} | {length:.1f} | {length / mean:.2f}x | {other:.1%} | {new / total:.1%} | "
+              f"{seconds / len(cuts) * 1e3:.2f} ms |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--store", default="work/store-shapes")
@@ -56,6 +82,8 @@ def main() -> None:
     parser.add_argument("--voices", choices=("all", "input"), default="all",
                         help="learn on every record's speech, or on the input-voice records' only")
     parser.add_argument("--corpus", help="the store's tmt-shapes corpus: also print per voice")
+    parser.add_argument("--dropout", type=float, nargs="*", default=[],
+                        help="BPE-dropout chances to cut the valid sequences with (last vocabulary)")
     args = parser.parse_args()
     store = TokenStore(args.store)
     base = store.vocab_sizes["speech"]
@@ -88,6 +116,8 @@ def main() -> None:
         mean = float(np.mean(by_voice[bpe.vocab_size]))
         print(f"| {bpe.vocab_size} | {mean:.1f} | {units / mean:.2f}x | {learned:.1f} s | {applied:.2f} s | "
               f"{replayed:.2f} s | {one_by_one:.2f} s |")
+    if args.dropout:
+        dropout_table(bpe, valid, args.dropout)
     if voices:
         sizes = list(by_voice)
         print("\nvalid utterances per voice: mean units, and how much shorter each vocabulary makes them")
