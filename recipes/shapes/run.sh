@@ -5,7 +5,7 @@
 #   bash recipes/shapes/run.sh image-codec      # named steps only (STEPS or EXTRA_STEPS)
 # The image judge (step "judge") is a measuring instrument for `tmt eval`, not part of the
 # model; it ships in checkpoints/judges/image and is retrained only when named.
-# Settings (environment): CORPUS, STORE, OMP_NUM_THREADS (default 2), IMAGE_WORK (the image
+# Settings (environment): CORPUS, STORE, OMP_NUM_THREADS (default 2), TORCHRUN, IMAGE_WORK (the image
 # codec's scratch, default work), IMAGE_OUT (where the finished image codec goes, default
 # tokenizers/image), IMAGE_THREADS (the image codec's torch threads, default 2).
 # The two decoders (step "decoders": the image codec's pixel decoder refit and the speech
@@ -15,6 +15,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 TMT=${TMT:-.venv/bin/tmt}
 PY=${PY:-.venv/bin/python}
+TORCHRUN=${TORCHRUN:-.venv/bin/torchrun}
 CORPUS=${CORPUS:-work/shapes-20k}
 STORE=${STORE:-work/store-shapes}
 IMAGE_WORK=${IMAGE_WORK:-work}
@@ -105,7 +106,11 @@ store() {  # the token store (resumable), in two halves side by side on 1 thread
 }
 
 translator() {  # resumes from work/runs/shapes-translator/last.pt
-  $TMT train --config recipes/shapes/translator.yaml
+  # two 1-thread data-parallel processes of 24 examples each: the config's step of 48 examples
+  # (the same examples and loss: tests/integration/test_distributed.py), 1.15-1.2x faster than
+  # one 2-thread process on 2 cores (benchmarks/README.md, "Two 1-thread jobs ...")
+  OMP_NUM_THREADS=1 $TORCHRUN --standalone --nproc-per-node 2 -m tmt train \
+    --config recipes/shapes/translator.yaml --set num_threads=1 --set batch_size=24
 }
 
 bundle() {
