@@ -165,7 +165,7 @@ def _cmd_tokenize(args: argparse.Namespace) -> None:
     summary = tokenize_dataset(
         args.dataset, args.root, args.out, codecs_dir=args.codecs, shard=args.shard,
         shard_size=args.shard_size, options=options, tts=getattr(args, "tts", None),
-        tts_cache=getattr(args, "tts_cache", None),
+        tts_cache=getattr(args, "tts_cache", None), speech_units=args.speech_units,
     )
     print(summary)
     if summary.failures:
@@ -383,6 +383,9 @@ def build_parser() -> argparse.ArgumentParser:
     tok.add_argument("--shard", default=None, metavar="I/N",
                      help="process part I of N (0-based) so that machines can split a corpus")
     tok.add_argument("--shard-size", type=int, default=1000, help="examples per store shard")
+    tok.add_argument("--speech-units", action="store_true",
+                     help="store speech as units even if the speech codec has unit BPE (for a "
+                     "translator that cuts them into pieces itself: speech_bpe in its config)")
     # Defaults are per corpus (said in each help): SUPPRESS keeps "(default: None)" out of --help.
     rd = tok.add_argument_group("corpus options (coco, flickr8k, cc3m, cc12m)",
                                 argument_default=argparse.SUPPRESS)

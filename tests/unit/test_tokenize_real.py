@@ -124,3 +124,26 @@ def test_cli_tokenizes_with_espeak_and_reader_options(tmp_path: Path, codecs: Pa
                  "--spoken", str(spoken)])
     _, err = capsys.readouterr()
     assert code == 2 and "does not take these options (spoken)" in err
+
+
+def test_speech_units_are_stored_even_when_the_codec_has_unit_bpe(tmp_path: Path, codecs: Path) -> None:
+    import shutil
+
+    from tmt.speech.codec import SpeechCodec
+    from tmt.speech.unit_bpe import UnitBPE
+
+    root = fixtures.write_flickr8k(tmp_path / "f8k")
+    tokenize_dataset("flickr8k", root, tmp_path / "units", codecs_dir=codecs, progress=False)
+    units = {e.id: e.speech for e in TokenStore(tmp_path / "units")}
+    with_bpe = tmp_path / "codecs"
+    shutil.copytree(codecs, with_bpe)
+    speech = SpeechCodec.load(with_bpe / "speech")
+    speech.with_bpe(UnitBPE.learn(list(units.values()), speech.vocab_size, speech.vocab_size + 8)).save(
+        with_bpe / "speech")
+    tokenize_dataset("flickr8k", root, tmp_path / "pieces", codecs_dir=with_bpe, progress=False)
+    tokenize_dataset("flickr8k", root, tmp_path / "kept", codecs_dir=with_bpe, progress=False,
+                     speech_units=True)
+    assert TokenStore(tmp_path / "pieces").vocab_sizes["speech"] == speech.vocab_size + 8
+    kept = TokenStore(tmp_path / "kept")
+    assert kept.vocab_sizes["speech"] == speech.vocab_size
+    assert all(np.array_equal(e.speech, units[e.id]) for e in kept) and len(kept) == len(units)

@@ -199,6 +199,7 @@ def tokenize_dataset(
     options: dict[str, Any] | None = None,
     tts: str | TextToSpeech | None = None,
     tts_cache: str | Path | None = None,
+    speech_units: bool = False,
 ) -> TokenizeSummary:
     """``tmt tokenize``: read a corpus, keep shard ``I/N`` of it, encode it into a store.
 
@@ -207,7 +208,9 @@ def tokenize_dataset(
     ``espeak:en-us``, or a :class:`~tmt.data.tts.TextToSpeech`); corpora that have no speech
     (cc3m, cc12m) default to ``espeak:en-us``. Wavs are cached in ``tts_cache`` (default
     ``OUT-tts/``) so that a rerun does not synthesize them again. Failures are also written
-    to ``OUT/failures-PREFIX.tsv`` (id, modality, error).
+    to ``OUT/failures-PREFIX.tsv`` (id, modality, error). ``speech_units``: speech is stored as
+    units even if the speech codec has unit BPE (for a translator that cuts the pieces itself,
+    ``speech_bpe`` in its training config).
     """
     from tmt.data.readers import SYNTHESIZED_SPEECH, read_dataset
     from tmt.data.tts import SpeechSynthesizer, tts_by_name
@@ -226,6 +229,12 @@ def tokenize_dataset(
         cache = Path(tts_cache) if tts_cache else Path(f"{Path(out).resolve()}-tts")
         prepare = SpeechSynthesizer(engine, cache)
     codecs = load_codecs(codecs_dir)
+    speech = codecs.get(Modality.SPEECH)
+    if speech_units and speech is not None:
+        from tmt.speech.codec import SpeechCodec
+
+        if isinstance(speech, SpeechCodec):
+            codecs[Modality.SPEECH] = speech.with_bpe(None)
     with TokenStoreWriter(out, shard_size=shard_size, prefix=prefix) as writer:
         summary = tokenize_corpus(examples, codecs, writer, progress=progress, prepare=prepare)
     report = Path(out) / f"failures-{prefix}.tsv"
