@@ -214,6 +214,7 @@ def tokenize_dataset(
     """
     from tmt.data.readers import SYNTHESIZED_SPEECH, read_dataset
     from tmt.data.tts import SpeechSynthesizer, tts_by_name
+    from tmt.speech.codec import SpeechCodec
 
     examples: Iterable[RawExample] = read_dataset(dataset, root, **(options or {}))
     prefix = "shard"
@@ -230,11 +231,8 @@ def tokenize_dataset(
         prepare = SpeechSynthesizer(engine, cache)
     codecs = load_codecs(codecs_dir)
     speech = codecs.get(Modality.SPEECH)
-    if speech_units and speech is not None:
-        from tmt.speech.codec import SpeechCodec
-
-        if isinstance(speech, SpeechCodec):
-            codecs[Modality.SPEECH] = speech.with_bpe(None)
+    if speech_units and isinstance(speech, SpeechCodec):
+        codecs[Modality.SPEECH] = speech.with_bpe(None)
     with TokenStoreWriter(out, shard_size=shard_size, prefix=prefix) as writer:
         summary = tokenize_corpus(examples, codecs, writer, progress=progress, prepare=prepare)
     report = Path(out) / f"failures-{prefix}.tsv"
