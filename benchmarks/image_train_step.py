@@ -1,12 +1,14 @@
 """Seconds per step of the image codec's frozen-trunk trainers, with the trunk run on every batch
-against the trunk's feature maps computed once per image (``trunk_features``).
+against the trunk's feature maps computed once per image (``trunk_features``), and the latter
+with the step's forward and loss compiled (``--compile``, :mod:`tmt.compiling`).
 
 Stage 2 (``python -m tmt.image.train --freeze-encoder --perceptual-weight W``) runs the frozen
 CNN trunk twice per batch on the same images: in the encoder and for the perceptual loss's
 reference; the decoder refit (``python -m tmt.image.refit_decoder``) once, for the reference.
-Both compute the same step either way (tests/unit/test_image_semantic.py); the cache costs one
-trunk pass over the training images, printed below. The two ways take turns step by step, from
-the same codec and batches, so a change of machine load hits them alike.
+All three compute the same step (tests/unit/test_image_semantic.py, tests/unit/test_compiling.py);
+the cache costs one trunk pass over the training images and compiling about a minute per
+trainer, both printed below. The ways take turns step by step, from the same codec and batches,
+so a change of machine load hits them alike.
 
     python benchmarks/image_train_step.py --codec tokenizers/image \
         --images work/image-cache/images-train-64-all.pt [--steps 20] [--threads 2] [--bf16]
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import dataclasses
 import statistics
 import time
 from collections.abc import Callable
@@ -56,29 +59,34 @@ def main() -> None:
     ids = image_ids(codec, images[:4096])
     n = len(ids)
 
-    stage2 = {way: Trainer(copy.deepcopy(codec), opts) for way in ("trunk", "cached")}
-    refit = {way: DecoderTrainer(copy.deepcopy(codec), opts) for way in ("trunk", "cached")}
-    times: dict[str, list[float]] = {f"{t} {w}": [] for t in ("stage 2", "refit") for w in stage2}
-    for step in range(args.steps + 1):  # step 0 warms up, untimed
+    ways = {"trunk": opts, "cached": opts, "compiled": dataclasses.replace(opts, compile=True)}
+    stage2 = {way: Trainer(copy.deepcopy(codec), o) for way, o in ways.items()}
+    refit = {way: DecoderTrainer(copy.deepcopy(codec), o) for way, o in ways.items()}
+    times: dict[str, list[float]] = {f"{t} {w}": [] for t in ("stage 2", "refit") for w in ways}
+    compile_seconds: dict[str, float] = {}
+    for step in range(args.steps + 1):  # step 0 warms up (and compiles), untimed
         index = batch_indices(n, args.batch_size, 0, step)
         batch = to_unit_range(images[index])
-        for way in ("trunk", "cached"):
-            given = features[index] if way == "cached" else None
+        for way in ways:
+            given = None if way == "trunk" else features[index]
             seconds = timed(stage2[way].train_step, batch, None, given)
             refit_seconds = timed(refit[way].train_step, ids[index], batch, given)
             if step:
                 times[f"stage 2 {way}"].append(seconds)
                 times[f"refit {way}"].append(refit_seconds)
+            elif way == "compiled":
+                compile_seconds = {"stage 2": seconds, "refit": refit_seconds}
     print(f"{args.codec}: batch {args.batch_size}, {args.steps} steps each, {torch.get_num_threads()} "
           f"threads, {'bf16 autocast' if args.bf16 else 'float32'}")
     print(f"trunk features of {len(images)} images, once: {cache_seconds:.1f} s "
           f"({features.numel() * features.element_size() / 2**20:.0f} MiB)")
-    print("| trainer | trunk on every batch (s/step) | cached features (s/step) | speed-up |")
-    print("| --- | ---: | ---: | ---: |")
+    print("| trainer | trunk on every batch (s/step) | cached features (s/step) | speed-up | "
+          "cached + compiled (s/step) | speed-up over cached | first compiled step (s) |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
     for trainer in ("stage 2", "refit"):
-        plain = statistics.median(times[f"{trainer} trunk"])
-        cached = statistics.median(times[f"{trainer} cached"])
-        print(f"| {trainer} | {plain:.3f} | {cached:.3f} | {plain / cached:.2f}x |")
+        plain, cached, compiled = (statistics.median(times[f"{trainer} {way}"]) for way in ways)
+        print(f"| {trainer} | {plain:.3f} | {cached:.3f} | {plain / cached:.2f}x | {compiled:.3f} | "
+              f"{cached / compiled:.2f}x | {compile_seconds[trainer]:.0f} |")
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ from typing import Any
 
 import torch
 
+from tmt import compiling
 from tmt.cli_help import HelpFormatter
 from tmt.errors import TmtError
 from tmt.image.alignment import perceptual_loss
@@ -32,12 +33,14 @@ from tmt.image.dataset import to_unit_range
 from tmt.image.train import (
     TrainOptions,
     add_bf16_option,
+    add_compile_option,
     add_image_cache_option,
     batch_indices,
     bf16_from_args,
     cached_images,
     cached_trunk_features,
     codec_optimizer,
+    compile_from_args,
     evaluate,
     image_cache_dir,
     image_set_name,
@@ -85,6 +88,7 @@ class DecoderTrainer:
         codec.decoder.requires_grad_(True)
         self.optimizer = codec_optimizer(list(codec.decoder.named_parameters()), opts)
         self.step = 0
+        self.losses = compiling.maybe_compile(self._losses, opts.compile)
 
     def train_step(
         self, ids: torch.Tensor, images: torch.Tensor, reference: torch.Tensor | None = None
@@ -95,19 +99,26 @@ class DecoderTrainer:
         self.codec.decoder.train()
         for group in self.optimizer.param_groups:
             group["lr"] = lr_at(self.step, self.opts)
-        with bf16_autocast(self.opts.bf16, images.device):
-            reconstruction = self.codec.decoder(self.codec.quantizer.lookup(ids)).float()
-            rec = reconstruction_loss(reconstruction, images, self.opts.fg_weight)
-            perceptual = torch.zeros(())
-            if self.opts.perceptual_weight > 0:
-                perceptual = perceptual_loss(self.codec, reconstruction, images, reference)
-            loss = rec + self.opts.perceptual_weight * perceptual
+        loss, perceptual = self.losses(ids, images, reference)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(self.codec.decoder.parameters(), 1.0)
         self.optimizer.step()
         self.step += 1
         return {"loss": loss.item(), "perceptual": perceptual.item()}
+
+    def _losses(
+        self, ids: torch.Tensor, images: torch.Tensor, reference: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The decoder's forward and the weighted loss (what ``compile`` compiles), and the
+        perceptual part."""
+        with bf16_autocast(self.opts.bf16, images.device):
+            reconstruction = self.codec.decoder(self.codec.quantizer.lookup(ids)).float()
+            rec = reconstruction_loss(reconstruction, images, self.opts.fg_weight)
+            perceptual = torch.zeros(())
+            if self.opts.perceptual_weight > 0:
+                perceptual = perceptual_loss(self.codec, reconstruction, images, reference)
+            return rec + self.opts.perceptual_weight * perceptual, perceptual
 
     def state_dict(self) -> dict[str, Any]:
         return {
@@ -145,6 +156,7 @@ def refit(args: argparse.Namespace) -> ImageCodec:
         fg_weight=args.fg_weight, perceptual_weight=args.perceptual_weight,
         checkpoint_every=args.checkpoint_every, eval_every=args.eval_every,
         bf16=bf16_from_args(args, args.device),
+        compile=compile_from_args(args, args.device),
     )
     try:
         override = json.loads(args.override) if args.override else {}
@@ -238,6 +250,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--work", default="work/image-decoder-refit", help="checkpoint and caches")
     add_image_cache_option(parser)
     add_bf16_option(parser)
+    add_compile_option(parser)
     parser.add_argument(
         "--override", default="",
         help="JSON of decoder fields, e.g. '{\"decoder_channels\": [64, 128]}' (a resized "

@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from tmt import compiling
 from tmt.cli_help import HelpFormatter
 from tmt.errors import TmtError
 from tmt.image.alignment import (
@@ -38,7 +39,7 @@ from tmt.image.alignment import (
     perceptual_loss,
     trunk_features,
 )
-from tmt.image.codec import ImageCodec
+from tmt.image.codec import CodecOutput, ImageCodec
 from tmt.image.config import PRESETS, ImageCodecConfig
 from tmt.image.dataset import load_images_uint8, read_manifest, to_unit_range
 from tmt.image.metrics import codebook_usage, psnr
@@ -71,6 +72,9 @@ class TrainOptions:
     """Run the forward passes under bfloat16 autocast (weights, optimiser and the quantiser's
     code choice stay float32); about 1.35x faster on a CPU with AMX/AVX-512 bf16, many times
     slower on one without (``--bf16 auto`` then keeps float32)."""
+    compile: bool = False
+    """Run the forward and the loss compiled by ``torch.compile`` (:mod:`tmt.compiling`): the same
+    step, 1.07-1.13x faster on 2 CPU threads and 1.27-1.32x on 1; the first step compiles."""
     seed: int = 0
     restart_every: int = 100
     checkpoint_every: int = 250
@@ -151,6 +155,7 @@ class Trainer:
         )  # code counts since last restart
         self.pool: list[torch.Tensor] = []  # recent encoder outputs, candidates for restarts
         self.generator = torch.Generator().manual_seed(opts.seed + 1)
+        self.losses = compiling.maybe_compile(self._losses, opts.compile)
 
     def frozen(self) -> nn.Module:
         """What ``freeze_encoder`` keeps fixed: the CNN encoder's caption-trained trunk (its
@@ -173,6 +178,30 @@ class Trainer:
             self.frozen().eval()  # BatchNorm statistics stay those of the pretrained encoder
         for group in self.optimizer.param_groups:
             group["lr"] = lr_at(self.step, self.opts)
+        loss, parts, out = self.losses(batch, words, features)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.codec.parameters(), 1.0)
+        self.optimizer.step()
+        self.step += 1
+        self.usage += torch.bincount(out.ids.flatten().cpu(), minlength=self.codec.vocab_size)
+        self.pool = [*self.pool[-3:], out.latents.detach().flatten(0, 1)]
+        restarted = 0
+        if self.step % self.opts.restart_every == 0 and self.step <= 0.8 * self.opts.steps:
+            restarted = self.codec.quantizer.restart(
+                self.usage == 0, torch.cat(self.pool), self.generator
+            )
+            self.usage.zero_()
+        with torch.no_grad():
+            quality = psnr(out.reconstruction, batch).mean().item()
+        return {"loss": loss.item(), **{k: v.item() for k, v in parts.items()}, "psnr": quality,
+                "restarted": restarted}
+
+    def _losses(
+        self, batch: torch.Tensor, words: torch.Tensor | None, features: torch.Tensor | None
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor], CodecOutput]:
+        """The forward and the weighted loss of a step (what ``compile`` compiles), its parts
+        (reconstruction, VQ, alignment, perceptual) and the codec's output."""
         with bf16_autocast(self.opts.bf16, batch.device):
             out = self.codec(batch, features)
             rec = reconstruction_loss(out.reconstruction.float(), batch, self.opts.fg_weight)
@@ -190,30 +219,7 @@ class Trainer:
                     logits = self.caption_head(out.latents)
                     align = F.binary_cross_entropy_with_logits(logits.float(), words)
                 loss = loss + self.opts.caption_weight * align
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(self.codec.parameters(), 1.0)
-        self.optimizer.step()
-        self.step += 1
-        self.usage += torch.bincount(out.ids.flatten().cpu(), minlength=self.codec.vocab_size)
-        self.pool = [*self.pool[-3:], out.latents.detach().flatten(0, 1)]
-        restarted = 0
-        if self.step % self.opts.restart_every == 0 and self.step <= 0.8 * self.opts.steps:
-            restarted = self.codec.quantizer.restart(
-                self.usage == 0, torch.cat(self.pool), self.generator
-            )
-            self.usage.zero_()
-        with torch.no_grad():
-            quality = psnr(out.reconstruction, batch).mean().item()
-        return {
-            "loss": loss.item(),
-            "rec": rec.item(),
-            "vq": out.vq_loss.item(),
-            "align": align.item(),
-            "perceptual": perceptual.item(),
-            "psnr": quality,
-            "restarted": restarted,
-        }
+        return loss, {"rec": rec, "vq": out.vq_loss, "align": align, "perceptual": perceptual}, out
 
     def state_dict(self) -> dict:
         return {
@@ -308,6 +314,23 @@ def bf16_from_args(args: argparse.Namespace, device: torch.device | str) -> bool
     return enabled
 
 
+def add_compile_option(parser: argparse.ArgumentParser) -> None:
+    """``--compile {no,yes,auto}`` of the frozen-trunk trainers (stage 2, the decoder refit)."""
+    parser.add_argument(
+        "--compile", default="no", choices=compiling.CHOICES,
+        help="run each step's forward and loss compiled by torch.compile: the same step, "
+        "1.1x faster on 2 CPU threads and 1.3x on 1 after a minute or two of compiling; "
+        "'auto' where a C++ compiler is found",
+    )
+
+
+def compile_from_args(args: argparse.Namespace, device: torch.device | str) -> bool:
+    """``--compile`` resolved for ``device``, and said on stdout."""
+    enabled = compiling.use_compile(args.compile, device)
+    print(f"torch.compile: {'on' if enabled else 'off'} (--compile {args.compile})")
+    return enabled
+
+
 def add_image_cache_option(parser: argparse.ArgumentParser) -> None:
     """``--image-cache DIR`` of the image trainers (stage 1, stage 2, the decoder refit)."""
     parser.add_argument(
@@ -393,6 +416,7 @@ def train(args: argparse.Namespace) -> ImageCodec:
         freeze_encoder=args.freeze_encoder,
         perceptual_weight=args.perceptual_weight,
         bf16=bf16_from_args(args, args.device),
+        compile=compile_from_args(args, args.device),
     )
     work, out = Path(args.work), Path(args.out)
     work.mkdir(parents=True, exist_ok=True)
@@ -498,6 +522,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_image_cache_option(parser)
     add_bf16_option(parser)
+    add_compile_option(parser)
     parser.add_argument("--preset", choices=sorted(PRESETS), default="tiny")
     parser.add_argument(
         "--codebook-size", type=int, default=0, help="override the preset's codebook size"
