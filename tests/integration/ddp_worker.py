@@ -1,6 +1,8 @@
 """Run by torchrun in test_distributed.py. ``train``: train briefly, then save this rank's
-weights. ``grads``: one step without dropout, then save the (all-reduced) gradients."""
+weights. ``grads``: the validation losses (the ranks share the batches out), then one step
+without dropout, then save the (all-reduced) gradients."""
 
+import json
 import sys
 
 import torch
@@ -20,7 +22,7 @@ dist = Dist.from_env()
 dropout = 0.1 if mode == "train" else 0.0
 config = TrainConfig(out_dir=out, vocab=VOCAB, model={**MICRO, "dropout_p": dropout}, batch_size=4,
                      max_steps=6, lr=1e-3, warmup_steps=2, valid_every=1000, checkpoint_every=1000)
-trainer = Trainer(config, concepts(4) * 4, dist=dist)
+trainer = Trainer(config, concepts(4) * 4, concepts(4, seed=5) * 3, dist=dist)
 
 
 def save(name: str) -> None:
@@ -29,6 +31,8 @@ def save(name: str) -> None:
 
 
 if mode == "grads":
+    with open(f"{out}/valid-rank{dist.rank}.json", "w") as f:
+        json.dump(trainer.validate(), f)
     trainer.train_step()
     grads = {n: p.grad.contiguous() for n, p in trainer.translator.named_parameters()
              if p.grad is not None}

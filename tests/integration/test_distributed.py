@@ -1,5 +1,7 @@
 """torchrun with 2 CPU processes (gloo): DDP keeps both ranks' weights identical."""
 
+import dataclasses
+import json
 import os
 import subprocess
 import sys
@@ -28,7 +30,8 @@ def test_two_process_ddp_ranks_end_identical(tmp_path):
 
 def test_two_process_ddp_step_has_the_single_process_gradient(tmp_path):
     """Two ranks of 4 examples each compute the gradient of one process on the same 8: each
-    direction's loss is the mean over the whole batch's target tokens, not over a rank's."""
+    direction's loss is the mean over the whole batch's target tokens, not over a rank's. The
+    validation losses, each rank computing some of the batches, are one process's."""
     sys.path.insert(0, str(Path(__file__).parents[1] / "unit"))
     from test_train import MICRO, VOCAB, concepts
 
@@ -44,6 +47,12 @@ def test_two_process_ddp_step_has_the_single_process_gradient(tmp_path):
     config = TrainConfig(out_dir=str(tmp_path / "one"), vocab=VOCAB,
                          model={**MICRO, "dropout_p": 0.0}, batch_size=8, max_steps=6, lr=1e-3,
                          warmup_steps=2, valid_every=1000, checkpoint_every=1000)
+    valid = concepts(4, seed=5) * 3  # 12 examples: batches of 4, two on rank 0, one on rank 1
+    expected = Trainer(dataclasses.replace(config, batch_size=4), concepts(4) * 4, valid).validate()
+    for rank in (0, 1):
+        shared = json.loads((tmp_path / f"valid-rank{rank}.json").read_text())
+        assert shared.keys() == expected.keys() and len(expected) == 6
+        assert all(abs(shared[k] - expected[k]) < 1e-5 for k in expected), (shared, expected)
     single = Trainer(config, concepts(4) * 4)
     single.train_step()
     ranks = [load_file(tmp_path / f"grads-rank{r}.safetensors") for r in (0, 1)]

@@ -43,8 +43,9 @@ from tmt.image.codec import CodecOutput, ImageCodec
 from tmt.image.config import PRESETS, ImageCodecConfig
 from tmt.image.dataset import load_images_uint8, read_manifest, to_unit_range
 from tmt.image.metrics import codebook_usage, psnr
-from tmt.image.modules import ConvEncoder
+from tmt.image.modules import ConvEncoder, VectorQuantizer
 from tmt.precision import CHOICES, bf16_autocast, use_bf16
+from tmt.train.distributed import Dist
 
 
 @dataclass(kw_only=True)
@@ -132,8 +133,16 @@ def codec_optimizer(
 class Trainer:
     """Holds the model, the optimiser and the restart statistics; one call per step."""
 
-    def __init__(self, codec: ImageCodec, opts: TrainOptions, caption_vocab_size: int = 0) -> None:
+    def __init__(
+        self, codec: ImageCodec, opts: TrainOptions, caption_vocab_size: int = 0,
+        dist: Dist | None = None,
+    ) -> None:
+        """``dist``: this process's place in a data-parallel job (torchrun), whose ranks each
+        step on their share of the batch and average their gradients (and the statistics of
+        BatchNorm layers that train); the main rank re-seeds the dead codes, from the code
+        counts of all ranks, and sends the codebook to the others."""
         self.codec, self.opts = codec, opts
+        self.dist = dist or Dist.single()
         cfg = codec.config
         self.caption_head: CaptionHead | CaptionDecoder | None = None
         if caption_vocab_size and opts.caption_weight > 0:
@@ -149,6 +158,12 @@ class Trainer:
         if self.caption_head is not None:
             params += [(f"caption_head.{n}", p) for n, p in self.caption_head.named_parameters()]
         self.optimizer = codec_optimizer(params, opts)
+        self.params = [p for _, p in params]
+        # BatchNorm statistics of the layers that train: averaged over the ranks every step
+        self.norm_stats = [
+            stat for m in codec.modules() if isinstance(m, nn.BatchNorm2d) and m.weight.requires_grad
+            for stat in (m.running_mean, m.running_var) if stat is not None
+        ]
         self.step = 0
         self.usage = torch.zeros(
             codec.vocab_size, dtype=torch.long
@@ -181,16 +196,22 @@ class Trainer:
         loss, parts, out = self.losses(batch, words, features)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        self.dist.average(p.grad for p in self.params if p.grad is not None)
         torch.nn.utils.clip_grad_norm_(self.codec.parameters(), 1.0)
         self.optimizer.step()
+        self.dist.average(self.norm_stats)
         self.step += 1
         self.usage += torch.bincount(out.ids.flatten().cpu(), minlength=self.codec.vocab_size)
         self.pool = [*self.pool[-3:], out.latents.detach().flatten(0, 1)]
         restarted = 0
         if self.step % self.opts.restart_every == 0 and self.step <= 0.8 * self.opts.steps:
-            restarted = self.codec.quantizer.restart(
-                self.usage == 0, torch.cat(self.pool), self.generator
-            )
+            self.dist.sum(self.usage)  # a code is dead when no rank used it
+            if self.dist.is_main:
+                restarted = self.codec.quantizer.restart(
+                    self.usage == 0, torch.cat(self.pool), self.generator
+                )
+            if isinstance(self.codec.quantizer, VectorQuantizer):
+                self.dist.broadcast(self.codec.quantizer.codebook.data)
             self.usage.zero_()
         with torch.no_grad():
             quality = psnr(out.reconstruction, batch).mean().item()
@@ -395,6 +416,7 @@ def cached_trunk_features(
 
 
 def train(args: argparse.Namespace) -> ImageCodec:
+    dist = Dist.from_env(args.device)  # torchrun: each rank steps on its share of --batch-size
     torch.manual_seed(args.seed)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -422,8 +444,11 @@ def train(args: argparse.Namespace) -> ImageCodec:
     work.mkdir(parents=True, exist_ok=True)
     corpus = Path(args.corpus)
     cache = image_cache_dir(args)
-    train_images = cached_images(corpus, "train", cfg.image_size, cache, args.limit)
-    valid_images = cached_images(corpus, "valid", cfg.image_size, cache, 512)
+    if opts.batch_size % dist.world_size:
+        raise TmtError(f"--batch-size {opts.batch_size} does not split into {dist.world_size} ranks")
+    with dist.main_first():
+        train_images = cached_images(corpus, "train", cfg.image_size, cache, args.limit)
+        valid_images = cached_images(corpus, "valid", cfg.image_size, cache, 512)
 
     words: torch.Tensor | None = None
     vocab: list[str] = []
@@ -436,12 +461,13 @@ def train(args: argparse.Namespace) -> ImageCodec:
         cfg = codec.config
     else:
         codec = ImageCodec(cfg, device=args.device)
-    trainer = Trainer(codec, opts, len(vocab))
+    trainer = Trainer(codec, opts, len(vocab), dist)
     features = None
     if opts.freeze_encoder and isinstance(codec.encoder, ConvEncoder):
         # the frozen trunk's view of every training image, computed once (not twice per step)
-        features = cached_trunk_features(codec, train_images, opts.bf16, cache,
-                                         image_set_name("train", cfg.image_size, args.limit))
+        with dist.main_first():
+            features = cached_trunk_features(codec, train_images, opts.bf16, cache,
+                                             image_set_name("train", cfg.image_size, args.limit))
     checkpoint = work / "checkpoint.pt"
     elapsed = 0.0
     if checkpoint.is_file():
@@ -454,11 +480,12 @@ def train(args: argparse.Namespace) -> ImageCodec:
 
     n = len(train_images)
     bar = tqdm(
-        total=opts.steps, initial=trainer.step, desc="image codec", unit="step", mininterval=10
+        total=opts.steps, initial=trainer.step, desc="image codec", unit="step", mininterval=10,
+        disable=not dist.is_main,
     )
     start = time.time() - elapsed
     while trainer.step < opts.steps:
-        index = batch_indices(n, opts.batch_size, opts.seed, trainer.step)
+        index = batch_indices(n, opts.batch_size, opts.seed, trainer.step)[dist.rank :: dist.world_size]
         batch_words = None if words is None else words[index].to(args.device)
         stats = trainer.train_step(
             to_unit_range(train_images[index]).to(args.device), batch_words,
@@ -469,12 +496,16 @@ def train(args: argparse.Namespace) -> ImageCodec:
             loss=f"{stats['loss']:.4f}", psnr=f"{stats['psnr']:.2f}",
             perc=f"{stats['perceptual']:.3f}", align=f"{stats['align']:.3f}", refresh=False,
         )
-        validate_and_checkpoint(
-            trainer.step, opts, codec, valid_images, bar.write, trainer.state_dict, checkpoint,
-            time.time() - start,
-        )
+        if dist.is_main:  # the others wait for it in the next step's gradient average
+            validate_and_checkpoint(
+                trainer.step, opts, codec, valid_images, bar.write, trainer.state_dict, checkpoint,
+                time.time() - start,
+            )
     bar.close()
     seconds = time.time() - start
+    if not dist.is_main:
+        dist.close()
+        return codec
     figures = evaluate(codec, valid_images)
     codec.config.extra = {
         **provenance(codec.config.extra),
@@ -484,9 +515,11 @@ def train(args: argparse.Namespace) -> ImageCodec:
         "train_images": n,
         "train_seconds": round(seconds, 1),
         "threads": torch.get_num_threads(),
+        "processes": dist.world_size,
         "valid": {k: round(v, 4) for k, v in figures.items()},
     }
     codec.save(out)
+    dist.close()
     print(
         f"saved {out} after {seconds / 60:.1f} min: "
         + " ".join(f"{k}={v:.3f}" for k, v in figures.items())

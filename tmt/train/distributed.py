@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import torch
@@ -53,6 +55,36 @@ class Dist:
         if self.world_size > 1:
             torch_dist.all_reduce(tensor)
         return tensor
+
+    def average(self, tensors: Iterable[torch.Tensor]) -> None:
+        """Replace each tensor by its mean over the ranks, in place (one all-reduce of them all,
+        flattened; e.g. the gradients of a model trained without a DDP wrapper)."""
+        if self.world_size == 1:
+            return
+        tensors = list(tensors)
+        flat = torch.cat([t.reshape(-1) for t in tensors])
+        torch_dist.all_reduce(flat)
+        flat /= self.world_size
+        offset = 0
+        for t in tensors:
+            t.copy_(flat[offset : offset + t.numel()].view_as(t))
+            offset += t.numel()
+
+    def broadcast(self, tensor: torch.Tensor) -> torch.Tensor:
+        """``tensor`` overwritten, in place, by the main rank's."""
+        if self.world_size > 1:
+            torch_dist.broadcast(tensor, src=0)
+        return tensor
+
+    @contextlib.contextmanager
+    def main_first(self) -> Iterator[None]:
+        """Run the block on the main rank first, then on the others (it writes a cache they
+        then read instead of all computing it at once)."""
+        if not self.is_main:
+            self.barrier()
+        yield
+        if self.is_main:
+            self.barrier()
 
     def barrier(self) -> None:
         if self.world_size > 1:

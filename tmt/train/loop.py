@@ -417,15 +417,18 @@ class Trainer:
 
     @torch.no_grad()
     def validate(self) -> dict[str, float]:
-        """Mean per-direction loss (label smoothing off) on the validation examples."""
+        """Mean per-direction loss (label smoothing off) on the validation examples: the mean of
+        the per-batch losses, the batches shared out among the ranks (the same figures as one
+        process with the same ``batch_size``)."""
         n = min(len(self.valid_data), self.config.valid_examples)
         if n == 0:
             return {}
         self.translator.eval()
         sums = torch.zeros(len(DIRECTIONS))
         counts = torch.zeros(len(DIRECTIONS))
-        for start in range(0, n, self.config.batch_size):
-            indices = range(start, min(n, start + self.config.batch_size))
+        size = self.config.batch_size
+        for start in range(self.dist.rank * size, n, self.dist.world_size * size):
+            indices = range(start, min(n, start + size))
             for group in group_by_direction(self.pairs(self.valid_data, indices, None)):
                 batch = self.translator.batch_from_pairs(group)
                 assert batch is not None
@@ -433,6 +436,7 @@ class Trainer:
                 present = ~torch.isnan(per_direction.cpu())
                 sums[present] += per_direction.cpu()[present]
                 counts[present] += 1
+        self.dist.sum(sums), self.dist.sum(counts)
         return {
             f"{s.value}-{t.value}": float(sums[i] / counts[i])
             for i, (s, t) in enumerate(DIRECTIONS)
