@@ -39,13 +39,14 @@ def test_cli_under_torchrun_saves_one_codec(tmp_path: Path) -> None:
     override = {k: v for k, v in SMALL.items() if k != "image_size"}
     cmd = [*TORCHRUN, "-m", "tmt.image.train", "--corpus", str(corpus), "--out",
            str(tmp_path / "out"), "--work", str(tmp_path / "work"), "--override", json.dumps(override),
-           "--steps", "3", "--batch-size", "4", "--threads", "1", "--eval-every", "2"]
+           "--steps", "3", "--batch-size", "4", "--threads", "1", "--eval-every", "2",
+           "--freeze-encoder", "--perceptual-weight", "0.5"]  # the recipe's stage 2: no BatchNorm trains
     done = subprocess.run(cmd, env=ENV, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     codec = ImageCodec.load(tmp_path / "out")
     assert codec.config.extra["processes"] == 2
     assert codec.config.extra["train_options"]["batch_size"] == 4  # the step's, both ranks'
     assert (tmp_path / "work" / "checkpoint.pt").is_file()
-    odd = subprocess.run([*cmd[:-6], "--steps", "3", "--batch-size", "3"], env=ENV,
+    odd = subprocess.run([*cmd[:-11], "--steps", "3", "--batch-size", "3"], env=ENV,
                          capture_output=True, text=True, timeout=600)
     assert odd.returncode != 0 and "does not split into 2 ranks" in odd.stderr

@@ -59,9 +59,9 @@ class Dist:
     def average(self, tensors: Iterable[torch.Tensor]) -> None:
         """Replace each tensor by its mean over the ranks, in place (one all-reduce of them all,
         flattened; e.g. the gradients of a model trained without a DDP wrapper)."""
-        if self.world_size == 1:
-            return
         tensors = list(tensors)
+        if self.world_size == 1 or not tensors:
+            return
         flat = torch.cat([t.reshape(-1) for t in tensors])
         torch_dist.all_reduce(flat)
         flat /= self.world_size
