@@ -7,7 +7,8 @@
 # model; it ships in checkpoints/judges/image and is retrained only when named.
 # Settings (environment): CORPUS, STORE, OMP_NUM_THREADS (default 2), TORCHRUN, IMAGE_WORK (the image
 # codec's scratch, default work), IMAGE_OUT (where the finished image codec goes, default
-# tokenizers/image), IMAGE_THREADS (the image codec's torch threads, default 2).
+# tokenizers/image), IMAGE_THREADS (the image codec's torch threads, default 2), IMAGE_PROCS
+# (default 1; N > 1: stage 2 as N 1-thread data-parallel processes, e.g. one per core).
 # The two decoders (step "decoders": the image codec's pixel decoder refit and the speech
 # vocoder) train side by side on 1 thread each, which the 2 cores of the reference machine
 # run in the time of the longer one.
@@ -21,6 +22,7 @@ STORE=${STORE:-work/store-shapes}
 IMAGE_WORK=${IMAGE_WORK:-work}
 IMAGE_OUT=${IMAGE_OUT:-tokenizers/image}
 IMAGE_THREADS=${IMAGE_THREADS:-2}
+IMAGE_PROCS=${IMAGE_PROCS:-1}
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
 STEPS=(corpus speech-tokenizer image-codec decoders text-tokenizer store translator bundle)
 EXTRA_STEPS=(judge)
@@ -63,11 +65,20 @@ image-codec() {
     --out "$w/image-encoder" --work "$w/image-encoder-train" \
     --image-cache "$w/image-cache" --override '{"local_queries": true}' --steps 800 \
     --threads "$t" --bf16 auto --seed 0
+  # stage 2 as one IMAGE_THREADS process, or as IMAGE_PROCS 1-thread data-parallel processes, each
+  # stepping on its share of the 32 images (on 2 cores: 1.19x in a 300-step comparison,
+  # benchmarks/image_train_processes.py, but 2500-step runs took 9.9 and 9.8 min against 10.7 and
+  # 9.6: recipes/shapes/README.md, "Sixteenth round")
+  local launch=($PY -m) threads=$t  # (PY may hold options: split as before)
+  if [ "$IMAGE_PROCS" -gt 1 ]; then
+    launch=(env OMP_NUM_THREADS=1 $TORCHRUN --standalone --nproc-per-node "$IMAGE_PROCS" -m)
+    threads=1
+  fi
   stage2() {  # INIT OUT LR PERCEPTUAL
-    [ -f "$2/config.json" ] || $PY -m tmt.image.train --corpus "$CORPUS" --init "$1" \
+    [ -f "$2/config.json" ] || "${launch[@]}" tmt.image.train --corpus "$CORPUS" --init "$1" \
       --freeze-encoder --perceptual-weight "$4" --out "$2" --work "$2-train" \
-      --image-cache "$w/image-cache" \
-      --steps 2500 --batch-size 32 --lr "$3" --threads "$t" --bf16 auto --compile auto --seed 0
+      --image-cache "$w/image-cache" --steps 2500 --batch-size 32 --lr "$3" \
+      --threads "$threads" --bf16 auto --compile auto --seed 0
   }
   stage2 "$w/image-encoder" "$w/image-codec-2a" 1e-3 0.3
   stage2 "$w/image-codec-2a" "$w/image-codec-2b" 5e-4 0.3
