@@ -27,6 +27,13 @@ from tmt import compiling
 from tmt.cli_help import HelpFormatter
 from tmt.errors import TmtError
 from tmt.image.alignment import perceptual_loss
+from tmt.image.cache import (
+    add_image_cache_option,
+    cached_images,
+    cached_trunk_features,
+    image_cache_dir,
+    image_set_name,
+)
 from tmt.image.codec import ImageCodec
 from tmt.image.config import ImageCodecConfig
 from tmt.image.dataset import to_unit_range
@@ -34,16 +41,11 @@ from tmt.image.train import (
     TrainOptions,
     add_bf16_option,
     add_compile_option,
-    add_image_cache_option,
     batch_indices,
     bf16_from_args,
-    cached_images,
-    cached_trunk_features,
     codec_optimizer,
     compile_from_args,
     evaluate,
-    image_cache_dir,
-    image_set_name,
     lr_at,
     reconstruction_loss,
     run_cli,

@@ -26,6 +26,11 @@ from torch import nn
 from tmt.cli_help import HelpFormatter
 from tmt.errors import TmtError
 from tmt.image.alignment import caption_targets
+from tmt.image.cache import (
+    add_image_cache_option,
+    cached_images,
+    image_cache_dir,
+)
 from tmt.image.codec import ImageCodec
 from tmt.image.config import PRESETS, ImageCodecConfig
 from tmt.image.dataset import read_manifest, to_unit_range
@@ -33,11 +38,8 @@ from tmt.image.modules import ConvEncoder
 from tmt.image.train import (
     TrainOptions,
     add_bf16_option,
-    add_image_cache_option,
     batch_indices,
     bf16_from_args,
-    cached_images,
-    image_cache_dir,
     lr_at,
     run_cli,
     save_checkpoint,
