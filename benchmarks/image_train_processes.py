@@ -20,6 +20,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from tmt import compiling
+
 
 def run(command: list[str], out: Path, threads: int) -> float:
     """Run one stage-2 command; its ``train_seconds``."""
@@ -35,7 +37,7 @@ def main() -> None:
     parser.add_argument("--image-cache", required=True, help="decoded images and trunk features")
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--compile", default="auto", choices=("no", "yes", "auto"))
+    parser.add_argument("--compile", default="auto", choices=compiling.CHOICES)
     args = parser.parse_args()
     seconds = {}
     with tempfile.TemporaryDirectory() as scratch:

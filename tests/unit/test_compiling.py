@@ -7,6 +7,7 @@ import dataclasses
 
 import pytest
 import torch
+from test_image_semantic import SMALL as SEMANTIC_SMALL
 
 from tmt import compiling
 from tmt.errors import TmtError
@@ -16,12 +17,7 @@ from tmt.image.config import ImageCodecConfig
 from tmt.image.refit_decoder import DecoderTrainer
 from tmt.image.train import Trainer, TrainOptions
 
-SMALL = {
-    "encoder": "cnn", "local_queries": False, "cnn_channels": [8, 16], "vit_dim": 16, "qformer_dim": 16,
-    "qformer_layers": 1, "qformer_heads": 2, "code_dim": 8, "codebook_size": 24,
-    "bridge_dim": 16, "bridge_heads": 2, "latent_channels": 8, "decoder_channels": [8, 16],
-    "decoder_norm_groups": 4, "image_size": 16,
-}
+SMALL = {**SEMANTIC_SMALL, "image_size": 16}  # the stage tests' small CNN codec, 16x16 images
 
 
 def test_auto_compiles_only_with_a_cxx_compiler(monkeypatch: pytest.MonkeyPatch) -> None:

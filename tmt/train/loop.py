@@ -436,7 +436,8 @@ class Trainer:
                 present = ~torch.isnan(per_direction.cpu())
                 sums[present] += per_direction.cpu()[present]
                 counts[present] += 1
-        self.dist.sum(sums), self.dist.sum(counts)
+        self.dist.sum(sums)
+        self.dist.sum(counts)
         return {
             f"{s.value}-{t.value}": float(sums[i] / counts[i])
             for i, (s, t) in enumerate(DIRECTIONS)
