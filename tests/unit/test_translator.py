@@ -73,6 +73,31 @@ def test_mean_log_prob_is_the_unsmoothed_loss(micro_config, tiny_vocab):
     assert torch.allclose(model.mean_log_prob(batch), -loss.reshape(1), atol=1e-6)
 
 
+def test_training_head_on_the_target_ids_only_gives_the_full_vocabulary_loss(micro_config, tiny_vocab):
+    # training passes project onto the target modality's ids (+ EOS) only; the loss and its
+    # gradients must equal those of full-vocabulary logits with the other ids masked out
+    model = Translator(micro_config, tiny_vocab).eval()
+    examples = _examples()
+    items = [(examples[0], S, [IM, T]), (examples[1], S, [T])]
+    sums, counts = model.loss_sums(model.shared_source_batch(items), label_smoothing=0.1)
+    sums.sum().backward()
+    compact = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+    model.zero_grad()
+    full = torch.zeros(len(DIRECTIONS))
+    full_counts = torch.zeros(len(DIRECTIONS))
+    for target in (IM, T):
+        batch = model.batch_from_pairs([(ex, (S, target)) for ex, _, tgts in items if target in tgts])
+        group_sums, group_counts = model._loss_sums(model._logits(batch), batch.target,
+                                                    batch.direction, 0.1)
+        group_sums.sum().backward()
+        full, full_counts = full + group_sums.detach(), full_counts + group_counts
+    torch.testing.assert_close(sums.detach(), full, rtol=1e-5, atol=1e-5)
+    assert torch.equal(counts, full_counts) and counts[DIRECTIONS.index((S, IM))] == 33
+    for name, grad in compact.items():
+        torch.testing.assert_close(grad, dict(model.named_parameters())[name].grad, rtol=1e-4,
+                                   atol=1e-6, msg=name)
+
+
 def test_rerank_picks_the_hypothesis_the_reverse_direction_explains_best(micro_config, tiny_vocab):
     torch.manual_seed(3)
     model = Translator(micro_config, tiny_vocab).eval()
