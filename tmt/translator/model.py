@@ -254,7 +254,7 @@ class Translator(nn.Module):
         nll = -lprobs.gather(-1, target.unsqueeze(-1)).squeeze(-1)  # (N, T)
         smooth = -lprobs.sum(-1) / (lprobs.shape[-1] if num_allowed is None else num_allowed)
         token_loss = (1.0 - label_smoothing) * nll + label_smoothing * smooth
-        per_example = torch.where(mask, token_loss, 0.0).sum(-1)  # (N,); PAD scores -inf
+        per_example = torch.where(mask, token_loss, 0.0).sum(-1)  # (N,); PAD positions drop out
         zeros = torch.zeros(len(DIRECTIONS), device=per_example.device)
         return (
             zeros.index_add(0, direction, per_example),
