@@ -61,7 +61,15 @@ def test_layout(corpus: Path) -> None:
             assert im.size == (64, 64) and im.mode == "RGB"
         assert len(entry["speech"]) >= 2
         assert entry["speech"][0]["voice"] == OUTPUT_VOICE
-        assert entry["speech"][1]["voice"] in meta["voices"]
+        # the input voice comes from the training pool, never from the held-out voices
+        engine, _, name = entry["speech"][1]["voice"].partition(":")
+        accent, _, variant = name.partition("+")
+        pool = meta["input_voices"]
+        if engine == "espeak":
+            assert accent in pool["espeak_accents"] and variant in pool["espeak_variants"]
+        else:
+            assert engine == "flite" and name in pool["flite"]
+        assert entry["speech"][1]["voice"] not in meta["unseen_voices"]
         for utt in entry["speech"]:
             with wave.open(str(corpus / utt["path"])) as w:
                 assert (w.getframerate(), w.getnchannels(), w.getsampwidth()) == (16000, 1, 2)

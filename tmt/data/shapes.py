@@ -26,7 +26,17 @@ from typing import Any
 import numpy as np
 
 from tmt.data.shapes_render import render_scene
-from tmt.data.shapes_tts import ALL_VOICES, SAMPLE_RATE, synthesize, write_wav
+from tmt.data.shapes_tts import (
+    ESPEAK_ACCENTS,
+    ESPEAK_VARIANTS,
+    SAMPLE_RATE,
+    TRAIN_FLITE_VOICES,
+    UNSEEN_VOICES,
+    VoiceDraw,
+    draw_training_voice,
+    synthesize,
+    write_wav,
+)
 from tmt.data.shapes_world import (
     SPLITS,
     Record,
@@ -52,15 +62,12 @@ __all__ = [
     "read_corpus",
 ]
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+"""2: input voices drawn from a wide espeak-ng/flite pool that excludes UNSEEN_VOICES."""
 OUTPUT_VOICE = "flite:kal16"
 """The one voice of every →speech target (and of the vocoder's training audio).
 flite kal16 and slt were both transcribed without error by the speech judge on 100
 captions; kal16 synthesizes ~5× faster, so it is the output voice."""
-INPUT_RATE = (0.85, 1.2)
-"""Speaking rate range (relative) of the random input voice."""
-INPUT_PITCH = (0.8, 1.25)
-"""Pitch range (relative) of the random input voice."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -97,16 +104,18 @@ def _example(index: int, split: str, seed: int, image_size: int, out: Path) -> d
     image = render_scene(record, rng, image_size)
     image.save(out / "images" / f"{ex_id}.png", format="PNG")
 
-    # speech[0]: the fixed output voice at its default rate/pitch; speech[1]: a random voice.
-    voice = ALL_VOICES[int(rng.integers(len(ALL_VOICES)))]
-    rate, pitch = float(rng.uniform(*INPUT_RATE)), float(rng.uniform(*INPUT_PITCH))
+    # speech[0]: the fixed output voice at its default rate/pitch; speech[1]: a random voice of
+    # the training pool (never one of UNSEEN_VOICES, which the evaluation keeps for itself).
+    output = VoiceDraw(voice=OUTPUT_VOICE, rate=1.0, pitch=1.0)
     speech = []
-    for k, (v, r, p) in enumerate(((OUTPUT_VOICE, 1.0, 1.0), (voice, rate, pitch))):
-        utt = synthesize(caption, v, rate=r, pitch=p)
+    for k, draw in enumerate((output, draw_training_voice(rng))):
+        utt = synthesize(caption, draw.voice, rate=draw.rate, pitch=draw.pitch,
+                         pitch_range=draw.pitch_range, word_gap=draw.word_gap)
         rel = f"speech/{ex_id}_{k}.wav"
         write_wav(out / rel, utt.wave)
-        speech.append({"path": rel, "voice": v, "text": caption, "rate": round(r, 4),
-                       "pitch": round(p, 4)})
+        speech.append({"path": rel, "voice": draw.voice, "text": caption,
+                       "rate": round(draw.rate, 4), "pitch": round(draw.pitch, 4),
+                       "pitch_range": round(draw.pitch_range, 4), "word_gap": draw.word_gap})
     return {
         "id": ex_id,
         "split": split,
@@ -192,11 +201,12 @@ def generate_corpus(
         "size": size,
         "image_size": image_size,
         "sample_rate": SAMPLE_RATE,
-        "voices": list(ALL_VOICES),
+        "input_voices": {"espeak_accents": list(ESPEAK_ACCENTS),
+                         "espeak_variants": list(ESPEAK_VARIANTS),
+                         "flite": list(TRAIN_FLITE_VOICES)},
+        "unseen_voices": list(UNSEEN_VOICES),
         "output_voice": OUTPUT_VOICE,
         "speech_text": "canonical caption (every utterance)",
-        "input_rate": list(INPUT_RATE),
-        "input_pitch": list(INPUT_PITCH),
         "splits": {name: splits.count(name) for name in SPLITS},
         "versions": _versions(),
     }

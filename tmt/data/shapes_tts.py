@@ -32,24 +32,63 @@ SAMPLE_RATE = 16_000
 PEAK = 0.9
 """Every utterance is scaled so that its largest absolute sample is PEAK."""
 
-ESPEAK_VOICES: tuple[str, ...] = (
-    "en+f2",
-    "en+f3",
-    "en-us+f4",
-    "en-us",
-    "en-gb-x-rp+m3",
-    "en-gb-scotland",
-    "en-029",
-    "en-us+m1",
+ESPEAK_ACCENTS: tuple[str, ...] = (
+    "en", "en-us", "en-gb-x-rp", "en-gb-scotland", "en-029", "en-gb-x-gbclan",
+    "en-gb-x-gbcwmd", "en-us-nyc",
 )
-"""espeak-ng English voices/variants used on the input side (>= 6, mixed genders/accents)."""
+"""espeak-ng's English accents (each combines with any :data:`ESPEAK_VARIANTS` entry)."""
 
-FLITE_VOICES: tuple[str, ...] = ("kal16", "awb", "rms", "slt")
-"""flite voices used on the input side."""
-
-ALL_VOICES: tuple[str, ...] = tuple(f"espeak:{v}" for v in ESPEAK_VOICES) + tuple(
-    f"flite:{v}" for v in FLITE_VOICES
+ESPEAK_VARIANTS: tuple[str, ...] = (
+    "", "Alex", "Alicia", "Andrea", "Andy", "Annie", "AnxiousAndy", "Denis", "Diogo", "Gene",
+    "Gene2", "Henrique", "Hugo", "Jacky", "Lee", "Marco", "Mario", "Michael", "Mike", "Nguyen",
+    "Reed", "RicishayMax", "RicishayMax2", "RicishayMax3", "Storm", "Tweaky", "adam", "anika",
+    "announcer", "antonio", "aunty", "belinda", "benjamin", "boris", "caleb", "croak", "david",
+    "ed", "edward", "edward2", "f1", "f2", "f3", "f4", "f5", "grandma", "grandpa", "gustave",
+    "ian", "iven", "iven2", "iven3", "iven4", "john", "kaukovalta", "klatt", "klatt2", "klatt3",
+    "klatt4", "klatt5", "klatt6", "linda", "m1", "m2", "m3", "m4", "m5", "m6", "m7", "m8",
+    "marcelo", "max", "michel", "miguel", "mike2", "norbert", "pablo", "paul", "pedro",
+    "quincy", "rob", "robert", "sandro", "shelby", "steph", "steph2", "steph3", "travis",
+    "victor", "whisperf", "zac",
 )
+"""espeak-ng voice variants (speaker characters: formants, breathiness, pitch, flutter) that the
+speech side trains on. Left out: the robot, demon and whisper effects, which are not voices."""
+
+TRAIN_FLITE_VOICES: tuple[str, ...] = ("kal16", "kal")
+"""flite voices the speech side trains on: both are the diphone voice of one speaker (kal16 at
+16 kHz, kal at 8 kHz); kal16 is also the output voice."""
+
+UNSEEN_VOICES: tuple[str, ...] = ("flite:awb", "flite:rms", "flite:slt")
+"""Voices that nothing in tmt trains on or chooses settings with: the unseen-voice evaluation
+speaks with them (flite's statistical voices built from three CMU ARCTIC speakers' recordings;
+``awb_time`` is awb again and is not used anywhere)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class VoiceDraw:
+    """One random input voice: a voice name and its parameters (see :func:`synthesize`)."""
+
+    voice: str
+    rate: float
+    pitch: float
+    pitch_range: float = 1.0
+    word_gap: int = 0
+
+
+def draw_training_voice(rng: np.random.Generator) -> VoiceDraw:
+    """A random voice of the training pool: 4 in 5 espeak-ng (any English accent x variant,
+    random rate, pitch, intonation range and word gap), else flite's kal16 or kal (random
+    rate and pitch)."""
+    rate = float(rng.uniform(0.8, 1.3))
+    if rng.random() < 0.8:
+        accent = ESPEAK_ACCENTS[int(rng.integers(len(ESPEAK_ACCENTS)))]
+        variant = ESPEAK_VARIANTS[int(rng.integers(len(ESPEAK_VARIANTS)))]
+        return VoiceDraw(voice=f"espeak:{accent}+{variant}" if variant else f"espeak:{accent}",
+                         rate=rate, pitch=float(rng.uniform(0.5, 1.6)),
+                         pitch_range=float(rng.uniform(0.2, 1.8)),
+                         word_gap=int(rng.integers(0, 4)))
+    name = TRAIN_FLITE_VOICES[int(rng.integers(len(TRAIN_FLITE_VOICES)))]
+    return VoiceDraw(voice=f"flite:{name}", rate=rate, pitch=float(rng.uniform(0.75, 1.35)))
+
 
 # espeak-ng API constants (speak_lib.h).
 _AUDIO_OUTPUT_SYNCHRONOUS = 2
@@ -58,6 +97,9 @@ _ESPEAK_CHARS_UTF8 = 1
 _ESPEAK_RATE = 1
 _ESPEAK_PITCH = 3
 _ESPEAK_VOLUME = 2
+_ESPEAK_RANGE = 4
+_ESPEAK_WORDGAP = 7
+_ESPEAK_DEFAULT_RANGE = 50  # 0..100
 _ESPEAK_DEFAULT_RATE = 175  # words per minute
 _ESPEAK_DEFAULT_PITCH = 50  # 0..100
 _RAND_SEED = 1
@@ -109,11 +151,14 @@ class _Espeak:
             cls._instance = _Espeak()
         return cls._instance
 
-    def _synth_here(self, text: str, voice: str, rate: float, pitch: float) -> np.ndarray:
+    def _synth_here(self, text: str, voice: str, rate: float, pitch: float,
+                    pitch_range: float = 1.0, word_gap: int = 0) -> np.ndarray:
         if self.lib.espeak_SetVoiceByName(voice.encode()) != 0:
             raise TmtError(f"espeak-ng has no voice {voice!r}")
         self.lib.espeak_SetParameter(_ESPEAK_RATE, round(_ESPEAK_DEFAULT_RATE * rate), 0)
         self.lib.espeak_SetParameter(_ESPEAK_PITCH, round(_ESPEAK_DEFAULT_PITCH * pitch), 0)
+        self.lib.espeak_SetParameter(_ESPEAK_RANGE, round(_ESPEAK_DEFAULT_RANGE * pitch_range), 0)
+        self.lib.espeak_SetParameter(_ESPEAK_WORDGAP, int(word_gap), 0)  # units of 10 ms
         # Some voices clip at full volume (100); 60 leaves headroom before normalization.
         self.lib.espeak_SetParameter(_ESPEAK_VOLUME, 60, 0)
         self.lib.espeak_ng_SetRandSeed(_RAND_SEED)
@@ -126,7 +171,8 @@ class _Espeak:
         pcm = np.concatenate(self._chunks) if self._chunks else np.zeros(0, np.int16)
         return pcm.astype(np.float32) / 32768.0
 
-    def synth(self, text: str, voice: str, rate: float, pitch: float) -> np.ndarray:
+    def synth(self, text: str, voice: str, rate: float, pitch: float,
+              pitch_range: float = 1.0, word_gap: int = 0) -> np.ndarray:
         """Synthesize in a forked child so that the result never depends on earlier calls.
 
         espeak-ng keeps static synthesis state (pitch flutter phase, filters) that neither
@@ -135,14 +181,15 @@ class _Espeak:
         always starts from the same point: byte-reproducible output at ~20 ms per call.
         """
         if not hasattr(os, "fork"):  # not reproducible, but still works off Linux/macOS
-            return self._synth_here(text, voice, rate, pitch)
+            return self._synth_here(text, voice, rate, pitch, pitch_range, word_gap)
         read_fd, write_fd = os.pipe()
         pid = os.fork()
         if pid == 0:  # child: synthesize, send float32 bytes, exit without cleanup
             status = 1
             try:
                 os.close(read_fd)
-                view = memoryview(self._synth_here(text, voice, rate, pitch).tobytes())
+                wave = self._synth_here(text, voice, rate, pitch, pitch_range, word_gap)
+                view = memoryview(wave.tobytes())
                 while view:
                     view = view[os.write(write_fd, view) :]
                 status = 0
@@ -183,15 +230,18 @@ def _flite(text: str, voice: str, rate: float, pitch: float) -> tuple[np.ndarray
     return pcm.astype(np.float32) / 32768.0, sr
 
 
-def synthesize(text: str, voice: str, *, rate: float = 1.0, pitch: float = 1.0) -> Utterance:
+def synthesize(text: str, voice: str, *, rate: float = 1.0, pitch: float = 1.0,
+               pitch_range: float = 1.0, word_gap: int = 0) -> Utterance:
     """Speak ``text`` with ``voice`` (``espeak:NAME`` or ``flite:NAME``) at 16 kHz mono.
 
-    ``rate`` and ``pitch`` are relative to the voice's default (1.0 = unchanged).
+    ``rate`` and ``pitch`` are relative to the voice's default (1.0 = unchanged);
+    ``pitch_range`` (intonation range, relative) and ``word_gap`` (pause between words, in
+    10 ms) are espeak-ng's only: flite ignores them.
     """
     engine, _, name = voice.partition(":")
     if engine == "espeak":
         esp = _Espeak.get()
-        samples, sr = esp.synth(text, name, rate, pitch), esp.rate
+        samples, sr = esp.synth(text, name, rate, pitch, pitch_range, word_gap), esp.rate
     elif engine == "flite":
         samples, sr = _flite(text, name, rate, pitch)
     else:

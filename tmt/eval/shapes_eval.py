@@ -130,7 +130,7 @@ def evaluate_shapes(
     for src, tgt in directions:
         start = time.perf_counter()
         outputs = [bundle.decode(tgt, x) for x in translate(src, tgt, encoded[src])]
-        scores, scored = _score(tgt, outputs, items, refs, judges, judge_dir, by_voice=src is S)
+        scores, scored = score_outputs(tgt, outputs, items, refs, judges, judge_dir, by_voice=src is S)
         keep(f"{src.value}-{tgt.value}", tgt, outputs, scored)
         scores["seconds"] = round(time.perf_counter() - start, 1)
         report["directions"][f"{src.value}-{tgt.value}"] = scores
@@ -140,14 +140,14 @@ def evaluate_shapes(
         texts = translate(S, T, encoded[S])
         kept = [t if t.numel() else t.new_zeros(1) for t in texts]  # an empty text stays scorable
         images = [bundle.decode(IM, x) for x in translate(T, IM, kept)]
-        scores, _ = _score(IM, images, items, refs, judges, judge_dir, by_voice=True)
+        scores, _ = score_outputs(IM, images, items, refs, judges, judge_dir, by_voice=True)
         keep("speech-text-image", IM, images, [])
         scores["seconds"] = round(time.perf_counter() - start, 1)
         report["directions"]["speech-text-image (cascade)"] = scores
     return report
 
 
-def _score(
+def score_outputs(
     target: Modality,
     outputs: list[Any],
     items: list[ShapesExample],

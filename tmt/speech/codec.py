@@ -1,13 +1,15 @@
 """SpeechCodec: the speech modality's Codec (audio ⇄ deduplicated units, or pieces of them).
 
-``encode``: :class:`SpeechTokenizer` (features → k-means → dedup), then, if the codec has one,
-:class:`UnitBPE` (runs of units merged into pieces). ``decode``: pieces expanded back to units,
+``encode``: :class:`SpeechTokenizer` (features → k-means → dedup), or, if the codec has one, a
+:class:`UnitNormalizer` (any voice → the units the k-means gives for the output voice); then,
+if the codec has one, :class:`UnitBPE` (runs of units merged into pieces). ``decode``: pieces expanded back to units,
 then a unit vocoder (the CPU default units→mel + Griffin-Lim, or CodeHiFiGAN). Saved as one
 directory::
 
     config.json        {"format": "tmt-speech-codec", "vocoder": "unit_mel" | "code_hifigan",
-                        "vocab_size": N, "bpe": true | false}
+                        "vocab_size": N, "bpe": true | false, "normalizer": true | false}
     tokenizer/         config.json + model.safetensors
+    normalizer/        config.json + model.safetensors (only with "normalizer": true)
     vocoder/           config.json + model.safetensors
     bpe.json           the merges (only with "bpe": true)
 """
@@ -24,7 +26,8 @@ import torch
 from tmt.errors import TmtError
 from tmt.modality import Modality
 from tmt.speech.hifigan import CodeHiFiGANVocoder
-from tmt.speech.tokenizer import DEFAULT_DIR, AudioInput, SpeechTokenizer
+from tmt.speech.normalizer import UnitNormalizer
+from tmt.speech.tokenizer import DEFAULT_DIR, AudioInput, SpeechTokenizer, as_wave
 from tmt.speech.unit_bpe import UnitBPE
 from tmt.speech.unit_mel import UnitMelVocoder
 
@@ -61,17 +64,25 @@ class SpeechCodec:
 
     modality = Modality.SPEECH
 
-    def __init__(self, tokenizer: SpeechTokenizer, vocoder: UnitVocoder, bpe: UnitBPE | None = None) -> None:
+    def __init__(self, tokenizer: SpeechTokenizer, vocoder: UnitVocoder, bpe: UnitBPE | None = None,
+                 normalizer: UnitNormalizer | None = None) -> None:
         if tokenizer.vocab_size != vocoder.vocab_size:
             raise TmtError(f"tokenizer has {tokenizer.vocab_size} units, vocoder {vocoder.vocab_size}")
         if bpe is not None and bpe.base_size != tokenizer.vocab_size:
             raise TmtError(f"unit BPE is over {bpe.base_size} units, the tokenizer has {tokenizer.vocab_size}")
+        if normalizer is not None and normalizer.config.num_units != tokenizer.vocab_size:
+            raise TmtError(f"the normalizer emits {normalizer.config.num_units} units, the tokenizer has "
+                           f"{tokenizer.vocab_size}")
         self.tokenizer = tokenizer
         self.vocoder = vocoder
         self.bpe = bpe
+        self.normalizer = normalizer
 
     def with_bpe(self, bpe: UnitBPE | None) -> SpeechCodec:
-        return SpeechCodec(self.tokenizer, self.vocoder, bpe)
+        return SpeechCodec(self.tokenizer, self.vocoder, bpe, self.normalizer)
+
+    def with_normalizer(self, normalizer: UnitNormalizer | None) -> SpeechCodec:
+        return SpeechCodec(self.tokenizer, self.vocoder, self.bpe, normalizer)
 
     @property
     def vocab_size(self) -> int:
@@ -87,7 +98,10 @@ class SpeechCodec:
         return self.encode_batch([raw])[0]
 
     def encode_batch(self, raws: list[AudioInput]) -> list[torch.Tensor]:
-        units = self.tokenizer.encode_batch(raws)
+        if self.normalizer is not None:
+            units = self.normalizer.encode_batch([torch.from_numpy(as_wave(r)) for r in raws])
+        else:
+            units = self.tokenizer.encode_batch(raws)
         return units if self.bpe is None else self.bpe.encode_many(units)
 
     def decode(self, ids: torch.Tensor) -> np.ndarray:
@@ -103,8 +117,10 @@ class SpeechCodec:
             self.bpe.save(out / "bpe.json")
         else:
             (out / "bpe.json").unlink(missing_ok=True)
+        if self.normalizer is not None:
+            self.normalizer.save(out / "normalizer")
         cfg = {"format": CONFIG_FORMAT, "vocoder": _vocoder_name(self.vocoder), "vocab_size": self.vocab_size,
-               "bpe": self.bpe is not None}
+               "bpe": self.bpe is not None, "normalizer": self.normalizer is not None}
         (out / "config.json").write_text(json.dumps(cfg, indent=2) + "\n")
 
     @classmethod
@@ -121,7 +137,9 @@ class SpeechCodec:
         if vocoder_cls is None:
             raise TmtError(f"unknown vocoder {cfg.get('vocoder')!r} in {cfg_path}")
         bpe = UnitBPE.load(path / "bpe.json") if cfg.get("bpe") else None
-        codec = cls(SpeechTokenizer.load(path / "tokenizer"), vocoder_cls.load(path / "vocoder"), bpe)
+        normalizer = UnitNormalizer.load(path / "normalizer") if cfg.get("normalizer") else None
+        codec = cls(SpeechTokenizer.load(path / "tokenizer"), vocoder_cls.load(path / "vocoder"), bpe,
+                    normalizer)
         if "vocab_size" in cfg and cfg["vocab_size"] != codec.vocab_size:
             raise TmtError(f"{cfg_path} says {cfg['vocab_size']} ids, the codec has {codec.vocab_size}")
         return codec

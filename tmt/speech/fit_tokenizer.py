@@ -48,11 +48,16 @@ def fit_tokenizer(
     frames_per_utt: int = 60,
     seed: int = 0,
     examples: int | None = None,
+    output_voice_only: bool = False,
 ) -> tuple[SpeechTokenizer, dict[str, float]]:
     """Fit k-means on frames of ``utterances`` random train utterances; returns timings too.
 
-    ``examples`` restricts the draw to the corpus's first N examples (manifest order)."""
+    ``examples`` restricts the draw to the corpus's first N examples (manifest order);
+    ``output_voice_only`` to the output voice's utterances (units that describe one voice
+    finely, for a unit normalizer to map every other voice onto)."""
     items = read_manifest(corpus)
+    if output_voice_only:
+        items = [it for it in items if it.is_output_voice]
     if examples is not None:
         first = set(list(dict.fromkeys(it.example_id for it in items))[:examples])
         items = [it for it in items if it.example_id in first]
@@ -84,6 +89,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--examples", type=int, default=None,
                    help="draw only from the corpus's first N examples (the shipped tokenizer: "
                    "3994, the corpus written so far when it was fitted)")
+    p.add_argument("--output-voice-only", action="store_true",
+                   help="fit on the output voice's utterances only")
     args = p.parse_args(argv)
     torch.set_num_threads(1)
     feats: FeatureExtractor
@@ -94,6 +101,7 @@ def main(argv: list[str] | None = None) -> None:
     tok, stats = fit_tokenizer(
         args.corpus, feats, k=args.k, utterances=args.utterances,
         frames_per_utt=args.frames_per_utt, seed=args.seed, examples=args.examples,
+        output_voice_only=args.output_voice_only,
     )
     tok.save(args.out)
     print({k: round(v, 2) for k, v in stats.items()}, "->", args.out)

@@ -1,0 +1,1 @@
+"""Trainers of the codecs and judges: each a function over an options dataclass."""
