@@ -27,6 +27,7 @@ def shapes_examples(root: str | Path, *, input_voices: bool = True) -> Iterator[
             raise TmtError(f"tmt-shapes item {item.id} has no speech")
         first = item.speech[0]
         yield RawExample(id=item.id, split=item.split, source="shapes", speech=first.path,
+                         reference_voice=True,
                          image=item.image, text=first.text)
         if input_voices:
             for k, ref in enumerate(item.speech[1:], start=1):

@@ -28,6 +28,10 @@ class RawExample:
     """The caption, as written (the text codec normalizes it)."""
     pseudo: bool = False
     """True for back-translated (synthetic) media."""
+    reference_voice: bool = False
+    """True when the speech is in the speech codec's reference voice (tmt-shapes' output voice):
+    it is encoded by the k-means tokenizer whose units the vocoder speaks, not by the codec's
+    unit normalizer, so that →speech targets are exactly the vocoder's units."""
 
     def media(self, modality: Modality) -> Path | str | None:
         return {Modality.SPEECH: self.speech, Modality.IMAGE: self.image, Modality.TEXT: self.text}[

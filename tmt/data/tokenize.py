@@ -90,6 +90,12 @@ def tokenize_corpus(
     (its last shard written), not closed.
     """
     codecs = {Modality.parse(m): c for m, c in codecs.items()}
+    from tmt.speech.codec import SpeechCodec
+
+    speech = codecs.get(Modality.SPEECH)
+    # the reference voice's utterances skip the normalizer (see RawExample.reference_voice)
+    reference = (speech.with_normalizer(None) if isinstance(speech, SpeechCodec)
+                 and speech.normalizer is not None else speech)
     # Recorded in store.json; a store tokenized earlier with other codecs is refused here.
     writer.set_vocab_sizes({m: c.vocab_size for m, c in codecs.items()})
     summary = TokenizeSummary(
@@ -115,7 +121,8 @@ def tokenize_corpus(
             if medium is None or m not in codecs:
                 continue
             try:
-                tokens[m.value] = _encode(codecs[m], medium, m)
+                codec = reference if m is Modality.SPEECH and raw.reference_voice else codecs[m]
+                tokens[m.value] = _encode(codec, medium, m)  # type: ignore[arg-type]
                 raw_bytes[m.value] = _raw_size(medium, m)
             except Exception as error:  # one bad file must not stop a corpus
                 failure = (raw.id, m.value, f"{type(error).__name__}: {error}".splitlines()[0])

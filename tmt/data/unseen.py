@@ -8,7 +8,8 @@ Layout (a tmt-shapes corpus of its own, readable by :func:`tmt.data.shapes.read_
     meta.json        the source corpus, split, voices, conditions, seed
     grammar.jsgf     copied from the source corpus (the speech judge reads it)
     images/ID.png    the source images of the chosen examples
-    speech/*.wav     16 kHz mono PCM16
+    speech/*.wav     16 kHz mono PCM16; ``ID-reference.wav`` is the source's output-voice
+                     utterance of the caption (what a voice-invariant encoder should match)
 
 Every chosen caption is spoken clean by every voice of :data:`UNSEEN_VOICES`; each degraded
 condition takes each caption once, the voices taking turns, so that a condition's row has as
@@ -28,7 +29,7 @@ import numpy as np
 
 from tmt.data.augment import CONDITIONS, degrade
 from tmt.data.shapes import read_corpus, read_meta
-from tmt.data.shapes_tts import UNSEEN_VOICES, read_wav, synthesize, write_wav
+from tmt.data.shapes_tts import UNSEEN_VOICES, synthesize, write_wav
 from tmt.errors import TmtError
 
 FORMAT = "tmt-shapes-unseen"
@@ -75,6 +76,7 @@ def write_unseen_set(
     clean: dict[tuple[str, str], np.ndarray] = {}
     for item in tqdm(items, desc="unseen voices", disable=not progress):
         shutil.copyfile(item.image, out / "images" / f"{item.id}.png")
+        shutil.copyfile(item.speech[0].path, out / "speech" / f"{item.id}-reference.wav")
         for voice in voices:
             clean[item.id, voice] = synthesize(item.caption, voice).wave
 
@@ -84,8 +86,9 @@ def write_unseen_set(
             chosen = voices if condition == "clean" else [voices[(i + c_index) % len(voices)]]
             for voice in chosen:
                 rng = np.random.default_rng([seed, c_index, i])
-                pool = [clean[other.id, voice] for other in items[i + 1 : i + 6] or items[:5]
-                        if other.id != item.id]
+                # babble: talkers saying other captions (or, in a one-caption set, other voices)
+                pool = [clean[o.id, v] for o in items if o.id != item.id for v in voices] or [
+                    clean[item.id, v] for v in voices if v != voice]
                 wave = degrade(clean[item.id, voice], condition, rng, pool)
                 name = f"{item.id}-{voice.replace(':', '_')}-{condition}"
                 write_wav(out / "speech" / f"{name}.wav", wave)
@@ -93,6 +96,7 @@ def write_unseen_set(
                     "id": name, "example": item.id, "split": split, "voice": voice,
                     "condition": condition, "caption": item.caption, "captions": item.captions,
                     "attributes": item.attributes, "image": f"images/{item.id}.png",
+                    "reference": f"speech/{item.id}-reference.wav",
                     "speech": [{"path": f"speech/{name}.wav", "voice": voice, "text": item.caption,
                                 "condition": condition}],
                 })
@@ -120,10 +124,7 @@ def read_unseen_set(directory: str | Path) -> list[dict[str, Any]]:
         row = json.loads(line)
         row["image"] = root / row["image"]
         row["wav"] = root / row["speech"][0]["path"]
+        row["reference"] = root / row["reference"]
         rows.append(row)
     return rows
 
-
-def load_row_audio(row: dict[str, Any]) -> np.ndarray:
-    wave, _ = read_wav(row["wav"])
-    return wave

@@ -7,8 +7,9 @@ the caption language, so a transcript is always a well-formed caption (or empty)
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import soxr
@@ -77,3 +78,13 @@ def word_error_rate(hypotheses: Sequence[str], references: Sequence[str]) -> flo
         return 0.0
     # jiwer refuses empty hypotheses strings in some versions: they count as all deletions.
     return float(jiwer.wer(list(references), [h if h else "<empty>" for h in hypotheses]))
+
+
+def unit_error_rate(hypotheses: Sequence[Iterable[Any]], references: Sequence[Iterable[Any]]) -> float:
+    """Edit distance between unit sequences (e.g. 1-D LongTensors) over the references' total
+    length: a voice-invariant encoder reads the same units from every voice."""
+
+    def words(units: Iterable[Any]) -> str:
+        return " ".join(f"u{int(x)}" for x in units)
+
+    return word_error_rate([words(h) for h in hypotheses], [words(r) for r in references])

@@ -5,6 +5,11 @@ group — every voice clean, every degraded condition — with speech→text WER
 exact (all attributes right) and, for comparison, text→image exact on the *same captions*
 (``ratio`` = speech→image / text→image, the issue's yardstick). Scoring is that of
 :func:`tmt.eval.shapes_eval.score_outputs` (same judges).
+
+Each row also gives ``unit_error_rate``: the edit distance between the units the bundle's speech
+codec reads from the utterance and the units of the same caption in the reference (output)
+voice, over the latter's length. It says where a loss comes from: units that differ from the
+reference voice's are a different language to the translator.
 """
 
 from __future__ import annotations
@@ -20,7 +25,9 @@ from tmt.bundle import Bundle
 from tmt.data.shapes import ShapesExample, SpeechRef
 from tmt.data.unseen import read_unseen_set
 from tmt.eval.shapes_eval import default_judge, score_outputs
+from tmt.eval.speech_judge import unit_error_rate
 from tmt.modality import Modality
+from tmt.speech.codec import SpeechCodec
 from tmt.translator.generate import DecodingOptions, generate
 
 S, IM, T = Modality.SPEECH, Modality.IMAGE, Modality.TEXT
@@ -57,6 +64,10 @@ def evaluate_unseen(
 
     speech = [bundle.encode(S, r["wav"]) for r in tqdm(rows, desc="encode speech", disable=not progress,
                                                       leave=False)]
+    codec = bundle.codec(S)
+    reference_codec = codec.with_normalizer(None) if isinstance(codec, SpeechCodec) else codec
+    references = {r["example"]: r["reference"] for r in rows}
+    reference_units = {k: reference_codec.encode(v) for k, v in references.items()}
     texts = translate(S, T, speech, "speech->text")
     images = translate(S, IM, speech, "speech->image")
     # text->image once per caption: the reference each group's speech->image is compared with
@@ -78,8 +89,10 @@ def evaluate_unseen(
         ti, _ = score_outputs(IM, [text_judged[rows[i]["example"]] for i in idx], items, refs, judges,
                               judge_dir)
         s_exact, t_exact = si["attributes"]["exact"], ti["attributes"]["exact"]
+        uer = unit_error_rate([speech[i] for i in idx], [reference_units[rows[i]["example"]] for i in idx])
         out_rows.append({
             "voice": voice, "condition": condition, "utterances": len(idx),
+            "unit_error_rate": round(uer, 4),
             "speech_text_wer": round(st["wer"], 4),
             "speech_text_exact": round(st["attributes"]["exact"], 4),
             "speech_image_exact": round(s_exact, 4),
@@ -92,10 +105,11 @@ def evaluate_unseen(
 
 def format_rows(report: dict[str, Any]) -> str:
     """The report's rows as a Markdown table."""
-    lines = ["| voice | condition | n | speech→text WER | speech→image | text→image | ratio |",
-             "| --- | --- | --- | --- | --- | --- | --- |"]
+    lines = ["| voice | condition | n | unit error | speech→text WER | speech→image | text→image | ratio |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     for r in report["rows"]:
         ratio = "—" if r["ratio"] is None else f"{r['ratio']:.3f}"
-        lines.append(f"| {r['voice']} | {r['condition']} | {r['utterances']} | {100 * r['speech_text_wer']:.1f}% "
+        lines.append(f"| {r['voice']} | {r['condition']} | {r['utterances']} | {100 * r['unit_error_rate']:.1f}% "
+                     f"| {100 * r['speech_text_wer']:.1f}% "
                      f"| {100 * r['speech_image_exact']:.1f}% | {100 * r['text_image_exact']:.1f}% | {ratio} |")
     return "\n".join(lines)

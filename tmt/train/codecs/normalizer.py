@@ -27,6 +27,7 @@ import torch
 
 from tmt.data.augment import AugmentOptions, random_augment
 from tmt.errors import TmtError
+from tmt.eval.speech_judge import unit_error_rate
 from tmt.speech.audio import load_audio
 from tmt.speech.corpus import SpeechItem, read_manifest
 from tmt.speech.normalizer import NormalizerConfig, UnitNormalizer, num_parameters
@@ -91,14 +92,6 @@ def teacher_units(tokenizer: SpeechTokenizer, items: list[SpeechItem], cache: Pa
     torch.save(out, tmp)
     tmp.replace(cache)
     return out
-
-
-def unit_error_rate(hypotheses: list[torch.Tensor], references: list[torch.Tensor]) -> float:
-    """Edit distance between unit sequences over the references' total length."""
-    import jiwer
-
-    words = lambda u: " ".join(f"u{int(x)}" for x in u) or "<none>"  # noqa: E731
-    return float(jiwer.wer([words(r) for r in references], [words(h) for h in hypotheses]))
 
 
 def _pad(waves: list[np.ndarray], device: str) -> tuple[torch.Tensor, torch.Tensor]:
