@@ -12,7 +12,6 @@ from tmt.data.store import TokenStore, TokenStoreWriter
 from tmt.errors import TmtError
 from tmt.modality import DIRECTIONS, Modality
 from tmt.train.config import TrainConfig
-from tmt.train.distributed import Dist
 from tmt.train.loop import Trainer, mixed_batch_indices
 from tmt.train.run import run_training
 
@@ -43,12 +42,12 @@ def test_mixed_batches_have_the_configured_pseudo_share():
     pools = (np.arange(0, 30), np.arange(30, 40))  # 30 real, 10 pseudo examples
     seen_pseudo = set()
     for step in range(5):
-        batch = mixed_batch_indices(pools, 0.25, 8, step, 0, Dist.single())
-        assert batch == mixed_batch_indices(pools, 0.25, 8, step, 0, Dist.single())  # pure
+        batch = mixed_batch_indices(pools, 0.25, 8, step, 0)
+        assert batch == mixed_batch_indices(pools, 0.25, 8, step, 0)  # pure
         assert sum(i >= 30 for i in batch) == 2 and len(batch) == 8
         seen_pseudo.update(i for i in batch if i >= 30)
     assert seen_pseudo == set(range(30, 40))  # the pseudo pool cycles through its epochs
-    assert all(i >= 30 for i in mixed_batch_indices(pools, 1.0, 4, 0, 0, Dist.single()))
+    assert all(i >= 30 for i in mixed_batch_indices(pools, 1.0, 4, 0, 0))
 
 
 def test_pseudo_media_are_sources_only_unless_configured(tmp_path):

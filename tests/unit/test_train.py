@@ -177,7 +177,7 @@ def test_model_override_updates_the_files_model_mapping(tmp_path):
 def test_image_embeddings_start_from_the_codec_codebook(tmp_path):
     from tmt.data.fixtures import write_tiny_codecs
     from tmt.image.codec import ImageCodec
-    from tmt.train.loop import build_translator
+    from tmt.train.start import build_translator
 
     codec_dir = write_tiny_codecs(tmp_path / "codecs") / "image"  # 24 codes
     codes = ImageCodec.load(codec_dir).quantizer.lookup(torch.arange(24)[None])[0]
