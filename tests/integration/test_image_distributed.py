@@ -37,7 +37,7 @@ def test_cli_under_torchrun_saves_one_codec(tmp_path: Path) -> None:
 
     corpus = tiny_corpus(tmp_path / "corpus")
     override = {k: v for k, v in SMALL.items() if k != "image_size"}
-    cmd = [*TORCHRUN, "-m", "tmt.image.train", "--corpus", str(corpus), "--out",
+    cmd = [*TORCHRUN, "-m", "tmt", "codec", "train", "image", "--corpus", str(corpus), "--out",
            str(tmp_path / "out"), "--work", str(tmp_path / "work"), "--override", json.dumps(override),
            "--steps", "3", "--batch-size", "4", "--threads", "1", "--eval-every", "2",
            "--freeze-encoder", "--perceptual-weight", "0.5"]  # the recipe's stage 2: no BatchNorm trains

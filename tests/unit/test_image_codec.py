@@ -14,8 +14,8 @@ from tmt.errors import TmtError
 from tmt.image.codec import ImageCodec
 from tmt.image.config import ImageCodecConfig, paper, tiny
 from tmt.image.metrics import codebook_usage, psnr
-from tmt.image.train import Trainer, TrainOptions
 from tmt.modality import Codec, Modality
+from tmt.train.codecs.image_steps import Trainer, TrainOptions
 
 
 def small_config(**overrides: object) -> ImageCodecConfig:
@@ -77,14 +77,14 @@ def test_encode_gives_exactly_32_ids_in_range(codec: ImageCodec, tmp_path: Path)
         ids = codec.encode(source)
         assert ids.dtype == torch.long and ids.shape == (32,)
         assert 0 <= int(ids.min()) and int(ids.max()) < codec.vocab_size
-    batch = codec.encode_batch(random_images(3))
+    batch = codec.encode_ids(random_images(3))
     assert batch.shape == (3, 32) and batch.dtype == torch.long
-    assert codec.encode_batch([]).shape == (0, 32)
+    assert codec.encode_ids([]).shape == (0, 32)
 
 
 def test_batch_and_single_agree(codec: ImageCodec) -> None:
     images = random_images(3, seed=1)
-    batch = codec.encode_batch(images)
+    batch = codec.encode_ids(images)
     assert torch.equal(batch[1], codec.encode(images[1]))
     decoded = codec.decode_batch(batch)
     assert np.array_equal(np.asarray(decoded[2]), np.asarray(codec.decode(batch[2])))
@@ -124,7 +124,7 @@ def test_save_load_round_trip(codec: ImageCodec, tmp_path: Path) -> None:
     for (name, a), (_, b) in zip(codec.state_dict().items(), loaded.state_dict().items()):
         assert torch.allclose(a, b, atol=1e-3, rtol=1e-3), name
     # what a user sees: decoding the same ids gives the same image up to a rounding step
-    ids = codec.encode_batch(random_images(2, seed=3))
+    ids = codec.encode_ids(random_images(2, seed=3))
     a, b = codec.decode_batch(ids), loaded.decode_batch(ids)
     assert all(np.abs(np.asarray(x, int) - np.asarray(y, int)).max() <= 2 for x, y in zip(a, b))
 
@@ -218,7 +218,7 @@ def test_shipped_codec_loads_and_round_trips() -> None:
 
 
 def test_caption_alignment_loss_trains() -> None:
-    from tmt.image.train import caption_targets
+    from tmt.train.codecs.image_alignment import caption_targets
 
     vocab, words = caption_targets(["a red circle", "a blue star", "a red star", "a blue circle"])
     assert vocab == ["a", "blue", "circle", "red", "star"] and words.sum() == 12
@@ -284,7 +284,7 @@ def test_fsq_ids_and_lookup_agree() -> None:
     grid = codec.quantizer.lookup(torch.arange(96).unsqueeze(0))[0]
     assert len({tuple(row.tolist()) for row in grid}) == 96  # every id is a distinct grid point
     assert grid.min() >= -1 and grid.max() <= 1
-    ids = codec.encode_batch(random_images(3))
+    ids = codec.encode_ids(random_images(3))
     assert ids.shape == (3, 32) and codec.decode(ids[0]).size == (16, 16)
 
 
@@ -302,7 +302,7 @@ def test_fsq_and_stem_configs_are_checked(tmp_path: Path) -> None:
     codec.save(tmp_path / "fsq", dtype=torch.float32)
     loaded = ImageCodec.load(tmp_path / "fsq")
     images = random_images(2, seed=3)
-    assert torch.equal(loaded.encode_batch(images), codec.encode_batch(images))
+    assert torch.equal(loaded.encode_ids(images), codec.encode_ids(images))
 
 
 def test_fsq_training_steps_reduce_loss() -> None:
@@ -332,7 +332,7 @@ def test_vae_decoder_seeded_init_matches_diffusers() -> None:
 
 def test_caption_generation_loss_trains() -> None:
     """--caption-loss lm: the caption is written word by word from the codes; order matters."""
-    from tmt.image.train import CaptionDecoder, caption_sequences
+    from tmt.train.codecs.image_alignment import CaptionDecoder, caption_sequences
 
     vocab, seqs = caption_sequences(["a red circle above a blue star", "a blue star"])
     assert vocab[:3] == ["<pad>", "<s>", "</s>"] and seqs.shape == (2, 9)

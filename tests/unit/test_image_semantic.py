@@ -12,14 +12,25 @@ import torch.nn.functional as F
 from PIL import Image
 
 from tmt import precision
+from tmt.cli import main as cli_main
 from tmt.errors import TmtError
-from tmt.image.alignment import perceptual_loss, trunk_features
 from tmt.image.codec import ImageCodec
 from tmt.image.config import ImageCodecConfig
-from tmt.image.refit_decoder import DecoderTrainer
-from tmt.image.semantic import main as semantic_main
-from tmt.image.train import Trainer, TrainOptions
-from tmt.image.train import main as train_main
+from tmt.train.codecs.image_alignment import perceptual_loss, trunk_features
+from tmt.train.codecs.image_refit import DecoderTrainer
+from tmt.train.codecs.image_steps import Trainer, TrainOptions
+
+
+def semantic_main(argv: list[str]) -> int:
+    return cli_main(["codec", "train", "image-semantic", *argv])
+
+
+def train_main(argv: list[str]) -> int:
+    return cli_main(["codec", "train", "image", *argv])
+
+
+def refit_main(argv: list[str]) -> int:
+    return cli_main(["codec", "train", "image-refit", *argv])
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -63,12 +74,12 @@ def test_cnn_codec_encodes_and_round_trips(tmp_path: Path) -> None:
     codec = ImageCodec(ImageCodecConfig.from_dict({**SMALL, "image_size": 16})).eval()
     assert codec.config.num_patches == 4 * 4
     images = [Image.new("RGB", (16, 16), c) for c in ((200, 0, 0), (0, 0, 200))]
-    ids = codec.encode_batch(images)
+    ids = codec.encode_ids(images)
     assert ids.shape == (2, 32) and int(ids.max()) < 24
     codec.save(tmp_path / "c", dtype=torch.float32)
     loaded = ImageCodec.load(tmp_path / "c")
     assert loaded.config.encoder == "cnn" and loaded.config.cnn_channels == (8, 16)
-    assert torch.equal(loaded.encode_batch(images), ids)
+    assert torch.equal(loaded.encode_ids(images), ids)
 
 
 def test_cnn_config_is_checked() -> None:
@@ -231,7 +242,7 @@ def test_local_queries_need_a_matching_grid() -> None:
 
 
 def test_validation_targets_use_the_training_vocabulary() -> None:
-    from tmt.image.alignment import caption_targets
+    from tmt.train.codecs.image_alignment import caption_targets
 
     vocab, _ = caption_targets(["a red square", "a blue square"])
     same, targets = caption_targets(["a green square"], vocab)  # "green" never seen in training
@@ -240,8 +251,6 @@ def test_validation_targets_use_the_training_vocabulary() -> None:
 
 
 def test_refit_decoder_keeps_the_codes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from tmt.image.refit_decoder import main as refit_main
-
     corpus = captioned_corpus(tmp_path / "corpus")
     torch.manual_seed(0)
     ImageCodec(ImageCodecConfig.from_dict({**SMALL, "local_queries": True, "cnn_channels": [8, 16, 16]})).save(
@@ -258,7 +267,7 @@ def test_refit_decoder_keeps_the_codes(tmp_path: Path, capsys: pytest.CaptureFix
     new = ImageCodec.load(tmp_path / "wide")
     assert new.config.decoder_channels == (16, 32)
     images = sorted((corpus / "images").glob("*.png"))
-    assert torch.equal(new.encode_batch(images), old.encode_batch(images))  # same codes
+    assert torch.equal(new.encode_ids(images), old.encode_ids(images))  # same codes
     record = new.config.extra["decoder_refit"]
     assert record["continued_decoder"] is False and record["options"]["steps"] == 3
     assert new.decode(new.encode(images[0])).size == (64, 64)
@@ -281,18 +290,16 @@ def test_refit_decoder_keeps_the_codes(tmp_path: Path, capsys: pytest.CaptureFix
 
 
 def test_batch_indices_cover_each_epoch_once_and_depend_only_on_seed_and_step() -> None:
-    from tmt.image.train import batch_indices
+    from tmt.train.sampling import batch_indices
 
-    epoch0 = torch.cat([batch_indices(10, 3, 0, step) for step in range(3)])  # 3 full batches
-    assert sorted(epoch0.tolist()) == sorted(set(epoch0.tolist())) and len(epoch0) == 9
-    assert torch.equal(batch_indices(10, 3, 0, 4), batch_indices(10, 3, 0, 4))
-    assert not torch.equal(torch.cat([batch_indices(10, 3, 0, s) for s in range(3, 6)]), epoch0)
-    assert not torch.equal(batch_indices(10, 3, 1, 0), batch_indices(10, 3, 0, 0))
+    epoch0 = [i for step in range(3) for i in batch_indices(10, 3, step, 0)]  # 3 full batches
+    assert sorted(epoch0) == sorted(set(epoch0)) and len(epoch0) == 9
+    assert batch_indices(10, 3, 4, 0) == batch_indices(10, 3, 4, 0)
+    assert [i for s in range(3, 6) for i in batch_indices(10, 3, s, 0)] != epoch0
+    assert batch_indices(10, 3, 0, 1) != batch_indices(10, 3, 0, 0)
 
 
 def test_bf16_trainers_keep_float32_weights_and_code_choice(tmp_path: Path) -> None:
-    from tmt.image.refit_decoder import main as refit_main
-
     corpus = captioned_corpus(tmp_path / "corpus")
     common = ["--corpus", str(corpus), "--batch-size", "4", "--eval-every", "100", "--bf16",
               "--image-cache", str(tmp_path / "cache")]

@@ -10,8 +10,13 @@ import pytest
 import torch
 from PIL import Image
 
+from tmt.cli import main as cli_main
 from tmt.image.codec import ImageCodec
-from tmt.image.train import foreground_weights, main
+from tmt.train.codecs.image_steps import foreground_weights
+
+
+def main(argv: list[str]) -> int:
+    return cli_main(["codec", "train", "image", *argv])
 
 
 @pytest.fixture(autouse=True, scope="module")

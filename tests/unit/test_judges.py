@@ -21,8 +21,8 @@ from tmt.data.shapes_world import (
 )
 from tmt.errors import TmtError
 from tmt.eval.image_judge import ImageJudge, ImageJudgeConfig, ImageJudgeNet
-from tmt.eval.image_judge_train import train_image_judge
 from tmt.eval.speech_judge import SpeechJudge, word_error_rate
+from tmt.train.codecs.judge import train_image_judge
 
 SHIPPED_IMAGE_JUDGE = Path(__file__).resolve().parents[2] / "checkpoints" / "judges" / "image"
 

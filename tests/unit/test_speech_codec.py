@@ -85,7 +85,7 @@ def test_cli_encode_and_resynth(codec, tmp_path, capsys):
 def test_fit_tokenizer_draws_only_from_the_first_examples(tmp_path, monkeypatch):
     import json
 
-    import tmt.speech.fit_tokenizer as fit
+    import tmt.train.codecs.speech_units as fit
     from tmt.speech.audio import save_audio
 
     lines = []
@@ -224,8 +224,8 @@ def test_speech_codec_with_unit_bpe(codec, tmp_path):
 def test_fit_bpe_adds_merges_learned_on_train_utterances(codec, tmp_path, capsys):
     import json
 
-    from tmt.speech import fit_bpe
     from tmt.speech.audio import save_audio
+    from tmt.train.codecs import unit_bpe as fit_bpe
 
     c, _ = codec
     lines = []
@@ -244,11 +244,11 @@ def test_fit_bpe_adds_merges_learned_on_train_utterances(codec, tmp_path, capsys
     with pytest.raises(TmtError, match="voices must be one of all, input"):
         fit_bpe.train_utterances(tmp_path, examples=10, seed=0, voices="output")
     c.save(tmp_path / "codec")
-    args = ["--corpus", str(tmp_path), "--codec", str(tmp_path / "codec"), "--vocab-size", "24"]
-    fit_bpe.main(args)
+    args = fit_bpe.UnitBpeOptions(corpus=tmp_path, codec=tmp_path / "codec", vocab_size=24)
+    fit_bpe.fit_unit_bpe(args)
     assert "24 pieces (4 merges) from 8 utterances" in capsys.readouterr().out
     fitted = SpeechCodec.load(tmp_path / "codec")
     assert fitted.vocab_size == 24 and fitted.bpe is not None
     assert torch.equal(fitted.bpe.decode(fitted.encode(paths[0])), c.encode(paths[0]))
     with pytest.raises(TmtError, match="already has unit BPE"):
-        fit_bpe.main(args)
+        fit_bpe.fit_unit_bpe(args)

@@ -100,7 +100,7 @@ def test_mismatched_fairseq_checkpoint_is_one_line_error(fairseq_checkpoint):
 
 
 def test_code_hifigan_trains_with_mpd_msd_mel_and_feature_matching(tmp_path):
-    from tmt.speech.hifigan_train import GanBatch, MelLoss, MultiDiscriminator, train_step
+    from tmt.train.codecs.hifigan import GanBatch, MelLoss, MultiDiscriminator, train_step
 
     torch.manual_seed(0)
     gen = CodeHiFiGAN(CodeHiFiGANConfig.tiny(num_embeddings=K))
@@ -122,8 +122,8 @@ def test_code_hifigan_trains_with_mpd_msd_mel_and_feature_matching(tmp_path):
 
 def test_unit_mel_vocoder_learns_and_roundtrips(tmp_path):
     from tmt.speech.mel import MelFrontEnd
-    from tmt.speech.train_vocoder import collate, loss_fn
     from tmt.speech.unit_mel import UnitMelConfig, UnitMelModel, UnitMelVocoder
+    from tmt.train.codecs.vocoder import collate, loss_fn
 
     torch.manual_seed(0)
     cfg = UnitMelConfig.tiny()
@@ -152,8 +152,8 @@ def test_unit_mel_vocoder_learns_and_roundtrips(tmp_path):
 
 def test_vocoder_training_stops_at_its_step_count_and_repeats(tmp_path, capsys):
     from tmt.speech.mel import MelFrontEnd
-    from tmt.speech.train_vocoder import train
     from tmt.speech.unit_mel import UnitMelConfig
+    from tmt.train.codecs.vocoder import train
 
     cfg = UnitMelConfig.tiny()
     front = MelFrontEnd(cfg.mel)

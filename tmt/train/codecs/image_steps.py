@@ -1,22 +1,13 @@
-"""Training recipe of the image codec (tokenizer and decoder trained jointly, end to end).
-
-    python -m tmt.image.train --corpus work/shapes-20k --out tokenizers/image --seed 0
+"""One step of the image codec's training (stages 2 and 3 share its pieces): the loss (pixels +
+VQ + optional caption alignment and perceptual terms), the optimiser, dead-code restarts, and
+the validation figures and checkpoints of a run.
 
 Loss = L1 + L2 on pixels + VQ (codebook + 0.25 · commitment). Unused codes are restarted from
-recent encoder outputs every ``--restart-every`` steps during the first 80 % of training. A
-checkpoint (model, optimiser, step, RNG) is written every ``--checkpoint-every`` steps to
-``--work``; running the same command again resumes from it. The final codec is saved to ``--out``
-as fp16 ``model.safetensors`` + ``config.json``.
+recent encoder outputs every ``restart_every`` steps during the first 80 % of training.
 """
 
 from __future__ import annotations
 
-import argparse
-import dataclasses
-import json
-import math
-import os
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,29 +18,20 @@ import torch.nn.functional as F
 from torch import nn
 
 from tmt import compiling
-from tmt.cli_help import HelpFormatter
 from tmt.errors import TmtError
-from tmt.image.alignment import (
-    CaptionDecoder,
-    CaptionHead,
-    caption_sequences,
-    caption_targets,
-    perceptual_loss,
-)
-from tmt.image.cache import (
-    add_image_cache_option,
-    cached_images,
-    cached_trunk_features,
-    image_cache_dir,
-    image_set_name,
-)
+from tmt.files import save_torch
 from tmt.image.codec import CodecOutput, ImageCodec
-from tmt.image.config import PRESETS, ImageCodecConfig
-from tmt.image.dataset import read_manifest, to_unit_range
+from tmt.image.io import to_unit_range
 from tmt.image.metrics import codebook_usage, psnr
 from tmt.image.modules import ConvEncoder, VectorQuantizer
-from tmt.precision import CHOICES, bf16_autocast, use_bf16
+from tmt.precision import bf16_autocast, use_bf16
+from tmt.train.codecs.image_alignment import (
+    CaptionDecoder,
+    CaptionHead,
+    perceptual_loss,
+)
 from tmt.train.distributed import Dist
+from tmt.train.schedule import warmup_cosine
 
 
 @dataclass(kw_only=True)
@@ -88,10 +70,7 @@ class TrainOptions:
 
 def lr_at(step: int, opts: TrainOptions) -> float:
     """Linear warm-up, then cosine decay to 5 % of the peak."""
-    if step < opts.warmup:
-        return opts.lr * (step + 1) / opts.warmup
-    progress = (step - opts.warmup) / max(1, opts.steps - opts.warmup)
-    return opts.lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
+    return opts.lr * warmup_cosine(step, warmup=opts.warmup, total=opts.steps, floor=0.05)
 
 
 def foreground_weights(target: torch.Tensor, weight: float, threshold: float = 0.1) -> torch.Tensor:
@@ -286,22 +265,6 @@ def evaluate(codec: ImageCodec, images: torch.Tensor, batch_size: int = 128) -> 
     }
 
 
-def batch_indices(n: int, batch_size: int, seed: int, step: int) -> torch.Tensor:
-    """The images of training step ``step``: a permutation per epoch that depends only on (seed,
-    epoch), so a resumed run sees the same batches."""
-    epoch, offset = divmod(step, n // batch_size)
-    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed * 100003 + epoch))
-    return order[offset * batch_size : (offset + 1) * batch_size]
-
-
-def save_checkpoint(state: dict[str, Any], path: Path) -> None:
-    """Write ``state`` to ``path`` through a temporary file, so an interrupted write never
-    leaves a broken checkpoint behind."""
-    partial = path.with_suffix(".tmp")
-    torch.save(state, partial)
-    os.replace(partial, path)
-
-
 def validate_and_checkpoint(
     step: int,
     opts: TrainOptions,
@@ -319,153 +282,26 @@ def validate_and_checkpoint(
         figures = evaluate(codec, valid_images)
         write(f"step {step}: valid " + " ".join(f"{k}={v:.3f}" for k, v in figures.items()))
     if step % opts.checkpoint_every == 0 or last:
-        save_checkpoint({**state(), "elapsed": seconds}, checkpoint)
+        save_torch({**state(), "elapsed": seconds}, checkpoint)
 
 
-def add_bf16_option(parser: argparse.ArgumentParser) -> None:
-    """``--bf16 [auto]`` of the image trainers (stage 1, stage 2, the decoder refit)."""
-    parser.add_argument(
-        "--bf16", nargs="?", const="bf16", default="none", choices=CHOICES,
-        help="forward passes under bfloat16 autocast (float32 weights): '--bf16' always, "
-        "'--bf16 auto' only where the device computes bf16 natively (CPU: AMX or AVX-512 bf16; "
-        "elsewhere it is emulated and many times slower)",
-    )
+def resolve_precision(
+    bf16: str, compile: str | None, device: torch.device | str
+) -> tuple[bool, bool]:
+    """The ``bf16`` and ``compile`` choices (``auto``, ...) resolved for ``device``, and said on
+    stdout (the log names the precision); ``compile=None``: a trainer that never compiles."""
+    use = use_bf16(bf16, device)
+    print(f"precision: {'bfloat16 autocast' if use else 'float32'} (--bf16 {bf16})")
+    if compile is None:
+        return use, False
+    compiled = compiling.use_compile(compile, device)
+    print(f"torch.compile: {'on' if compiled else 'off'} (--compile {compile})")
+    return use, compiled
 
 
-def bf16_from_args(args: argparse.Namespace, device: torch.device | str) -> bool:
-    """``--bf16`` resolved for ``device``, and said on stdout (the log names the precision)."""
-    enabled = use_bf16(args.bf16, device)
-    print(f"precision: {'bfloat16 autocast' if enabled else 'float32'} (--bf16 {args.bf16})")
-    return enabled
-
-
-def add_compile_option(parser: argparse.ArgumentParser) -> None:
-    """``--compile {no,yes,auto}`` of the frozen-trunk trainers (stage 2, the decoder refit)."""
-    parser.add_argument(
-        "--compile", default="no", choices=compiling.CHOICES,
-        help="run each step's forward and loss compiled by torch.compile: the same step, "
-        "1.1x faster on 2 CPU threads and 1.3x on 1 after a minute or two of compiling; "
-        "'auto' where a C++ compiler is found",
-    )
-
-
-def compile_from_args(args: argparse.Namespace, device: torch.device | str) -> bool:
-    """``--compile`` resolved for ``device``, and said on stdout."""
-    enabled = compiling.use_compile(args.compile, device)
-    print(f"torch.compile: {'on' if enabled else 'off'} (--compile {args.compile})")
-    return enabled
-
-
-def train(args: argparse.Namespace) -> ImageCodec:
-    dist = Dist.from_env(args.device)  # torchrun: each rank steps on its share of --batch-size
-    torch.manual_seed(args.seed)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    cfg = PRESETS[args.preset]()
-    if args.codebook_size:
-        cfg = dataclasses.replace(cfg, codebook_size=args.codebook_size)
-    if args.override:
-        cfg = ImageCodecConfig.from_dict({**cfg.to_dict(), **json.loads(args.override)})
-    opts = TrainOptions(
-        steps=args.steps,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        seed=args.seed,
-        checkpoint_every=args.checkpoint_every,
-        eval_every=args.eval_every,
-        fg_weight=args.fg_weight,
-        caption_weight=args.caption_weight,
-        caption_loss=args.caption_loss,
-        freeze_encoder=args.freeze_encoder,
-        perceptual_weight=args.perceptual_weight,
-        bf16=bf16_from_args(args, args.device),
-        compile=compile_from_args(args, args.device),
-    )
-    work, out = Path(args.work), Path(args.out)
-    work.mkdir(parents=True, exist_ok=True)
-    corpus = Path(args.corpus)
-    cache = image_cache_dir(args)
-    if opts.batch_size % dist.world_size:
-        raise TmtError(f"--batch-size {opts.batch_size} does not split into {dist.world_size} ranks")
-    with dist.main_first():
-        train_images = cached_images(corpus, "train", cfg.image_size, cache, args.limit)
-        valid_images = cached_images(corpus, "valid", cfg.image_size, cache, 512)
-
-    words: torch.Tensor | None = None
-    vocab: list[str] = []
-    if opts.caption_weight > 0:
-        records = read_manifest(corpus, ("train",))[: args.limit]
-        make = caption_sequences if opts.caption_loss == "lm" else caption_targets
-        vocab, words = make([r.get("caption", "") for r in records])
-    if args.init:
-        codec = ImageCodec.load(args.init, device=args.device)
-        cfg = codec.config
-    else:
-        codec = ImageCodec(cfg, device=args.device)
-    trainer = Trainer(codec, opts, len(vocab), dist)
-    features = None
-    if opts.freeze_encoder and isinstance(codec.encoder, ConvEncoder):
-        # the frozen trunk's view of every training image, computed once (not twice per step)
-        with dist.main_first():
-            features = cached_trunk_features(codec, train_images, opts.bf16, cache,
-                                             image_set_name("train", cfg.image_size, args.limit))
-    checkpoint = work / "checkpoint.pt"
-    elapsed = 0.0
-    if checkpoint.is_file():
-        state = torch.load(checkpoint, weights_only=False, map_location=args.device)
-        trainer.load_state_dict(state)
-        elapsed = state.get("elapsed", 0.0)
-        print(f"resumed from {checkpoint} at step {trainer.step}")
-
-    from tqdm import tqdm
-
-    n = len(train_images)
-    bar = tqdm(
-        total=opts.steps, initial=trainer.step, desc="image codec", unit="step", mininterval=10,
-        disable=not dist.is_main,
-    )
-    start = time.time() - elapsed
-    while trainer.step < opts.steps:
-        index = batch_indices(n, opts.batch_size, opts.seed, trainer.step)[dist.rank :: dist.world_size]
-        batch_words = None if words is None else words[index].to(args.device)
-        stats = trainer.train_step(
-            to_unit_range(train_images[index]).to(args.device), batch_words,
-            None if features is None else features[index].to(args.device),
-        )
-        bar.update(1)
-        bar.set_postfix(
-            loss=f"{stats['loss']:.4f}", psnr=f"{stats['psnr']:.2f}",
-            perc=f"{stats['perceptual']:.3f}", align=f"{stats['align']:.3f}", refresh=False,
-        )
-        if dist.is_main:  # the others wait for it in the next step's gradient average
-            validate_and_checkpoint(
-                trainer.step, opts, codec, valid_images, bar.write, trainer.state_dict, checkpoint,
-                time.time() - start,
-            )
-    bar.close()
-    seconds = time.time() - start
-    if not dist.is_main:
-        dist.close()
-        return codec
-    figures = evaluate(codec, valid_images)
-    codec.config.extra = {
-        **provenance(codec.config.extra),
-        "recipe": "python -m tmt.image.train",
-        "init": args.init,
-        "train_options": dataclasses.asdict(opts),
-        "train_images": n,
-        "train_seconds": round(seconds, 1),
-        "threads": torch.get_num_threads(),
-        "processes": dist.world_size,
-        "valid": {k: round(v, 4) for k, v in figures.items()},
-    }
-    codec.save(out)
-    dist.close()
-    print(
-        f"saved {out} after {seconds / 60:.1f} min: "
-        + " ".join(f"{k}={v:.3f}" for k, v in figures.items())
-    )
-    return codec
+RECIPE = "tmt codec train image"
+"""What a stage 2 codec's config records as its recipe (older codecs: ``python -m
+tmt.image.train``)."""
 
 
 def provenance(init_extra: dict[str, Any]) -> dict[str, Any]:
@@ -474,87 +310,8 @@ def provenance(init_extra: dict[str, Any]) -> dict[str, Any]:
     how all of it was trained."""
     kept: dict[str, Any] = {k: v for k, v in init_extra.items() if k == "stage1"}
     runs = list(init_extra.get("earlier_runs", []))
-    if init_extra.get("recipe") == "python -m tmt.image.train":
+    if init_extra.get("recipe") in (RECIPE, "python -m tmt.image.train"):
         runs.append({k: v for k, v in init_extra.items() if k not in ("stage1", "earlier_runs")})
     if runs:
         kept["earlier_runs"] = runs
     return kept
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m tmt.image.train",
-        description="Train the SEED-style image codec (32 codes per image) on a corpus with manifest.jsonl.",
-        formatter_class=HelpFormatter,
-    )
-    parser.add_argument(
-        "--corpus", required=True, help="corpus directory (manifest.jsonl + images)"
-    )
-    parser.add_argument("--out", required=True, help="where the trained codec is saved")
-    parser.add_argument(
-        "--work", default="work/image-codec-train", help="checkpoints and image caches"
-    )
-    add_image_cache_option(parser)
-    add_bf16_option(parser)
-    add_compile_option(parser)
-    parser.add_argument("--preset", choices=sorted(PRESETS), default="tiny")
-    parser.add_argument(
-        "--codebook-size", type=int, default=0, help="override the preset's codebook size"
-    )
-    parser.add_argument(
-        "--override", default="", help="JSON of config fields, e.g. '{\"code_dim\": 16}'"
-    )
-    parser.add_argument("--steps", type=int, default=TrainOptions.steps)
-    parser.add_argument("--batch-size", type=int, default=TrainOptions.batch_size)
-    parser.add_argument("--lr", type=float, default=TrainOptions.lr)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--caption-weight", type=float, default=TrainOptions.caption_weight)
-    parser.add_argument(
-        "--caption-loss", choices=("bow", "lm"), default=TrainOptions.caption_loss,
-        help="caption alignment: bag of words, or the caption generated from the codes",
-    )
-    parser.add_argument("--init", default=None, help="start from this saved codec's weights")
-    parser.add_argument("--fg-weight", type=float, default=TrainOptions.fg_weight)
-    parser.add_argument(
-        "--freeze-encoder", action="store_true",
-        help="keep the --init codec's encoder fixed (SEED's frozen pretrained encoder)",
-    )
-    parser.add_argument(
-        "--perceptual-weight", type=float, default=TrainOptions.perceptual_weight,
-        help="weight of the feature loss through the frozen caption-trained CNN encoder",
-    )
-    parser.add_argument("--checkpoint-every", type=int, default=TrainOptions.checkpoint_every)
-    parser.add_argument("--eval-every", type=int, default=TrainOptions.eval_every)
-    parser.add_argument(
-        "--limit", type=int, default=None, help="use only the first N training images"
-    )
-    parser.add_argument(
-        "--threads", type=int, default=2, help="torch CPU threads (0 = torch default)"
-    )
-    parser.add_argument("--device", default="cpu")
-    return parser
-
-
-def run_cli(
-    run: Callable[[argparse.Namespace], object],
-    parser: argparse.ArgumentParser,
-    argv: Sequence[str] | None,
-) -> int:
-    """Parse ``argv`` and call ``run``; a :class:`TmtError` is one line on stderr and exit code 2."""
-    import sys
-
-    args = parser.parse_args(argv)
-    try:
-        run(args)
-    except TmtError as error:
-        print(f"tmt: error: {error}", file=sys.stderr)
-        return 2
-    return 0
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    return run_cli(train, build_parser(), argv)
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

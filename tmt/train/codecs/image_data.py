@@ -1,32 +1,43 @@
-"""Caches of the image trainers, shared between runs through ``--image-cache``: a split's decoded
-images (uint8), and a frozen trunk's feature maps of them under a digest of its weights."""
+"""The image trainers' data: a corpus's images as one uint8 tensor, and the caches that runs
+share through ``image_cache`` (a split's decoded images, and a frozen trunk's feature maps of
+them under a digest of its weights)."""
 
 from __future__ import annotations
 
-import argparse
 import hashlib
-import os
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import torch
 
+from tmt.data.manifest import read_manifest
 from tmt.errors import TmtError
-from tmt.image.alignment import conv_encoder, trunk_features
+from tmt.files import save_torch
 from tmt.image.codec import ImageCodec
-from tmt.image.dataset import load_images_uint8, read_manifest
+from tmt.image.io import load_image
+from tmt.train.codecs.image_alignment import conv_encoder, trunk_features
 
 
-def add_image_cache_option(parser: argparse.ArgumentParser) -> None:
-    """``--image-cache DIR`` of the image trainers (stage 1, stage 2, the decoder refit)."""
-    parser.add_argument(
-        "--image-cache", default=None,
-        help="directory of the decoded-image caches, shareable between runs (default: --work)",
-    )
+def image_records(corpus: str | Path, splits: tuple[str, ...] | None = None) -> list[dict[str, Any]]:
+    """Manifest records (each with an ``image`` path relative to the corpus) of ``splits``."""
+    return read_manifest(corpus, splits, require=("image",))
 
 
-def image_cache_dir(args: argparse.Namespace) -> Path:
-    """Where :func:`cached_images` keeps the decoded images: ``--image-cache``, else ``--work``."""
-    return Path(args.image_cache or args.work)
+def load_images_uint8(
+    corpus: str | Path, records: list[dict[str, Any]], size: int, progress: bool = False
+) -> torch.Tensor:
+    """The records' images as a uint8 tensor (N, 3, size, size)."""
+    out = torch.empty(len(records), 3, size, size, dtype=torch.uint8)
+    items: Any = records
+    if progress:
+        from tqdm import tqdm
+
+        items = tqdm(records, desc="loading images", unit="img", mininterval=5)
+    for i, record in enumerate(items):
+        image = load_image(Path(corpus) / record["image"], size)
+        out[i] = torch.from_numpy(np.asarray(image, dtype=np.uint8).copy()).permute(2, 0, 1)
+    return out
 
 
 def image_set_name(split: str, size: int, limit: int | None) -> str:
@@ -41,21 +52,12 @@ def cached_images(
     cache = directory / f"images-{image_set_name(split, size, limit)}.pt"
     if cache.is_file():
         return torch.load(cache, weights_only=True)
-    records = read_manifest(corpus, (split,))[:limit]
+    records = image_records(corpus, (split,))[:limit]
     if not records:
         raise TmtError(f"{corpus} has no images in split {split!r}")
     images = load_images_uint8(corpus, records, size, progress=True)
-    save_to_cache(images, cache)
+    save_torch(images, cache)  # runs may share the directory: whole files only
     return images
-
-
-def save_to_cache(tensor: torch.Tensor, path: Path) -> None:
-    """Write a cache file whole or not at all; runs may share a cache directory, so each writes
-    through a file of its own process."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_suffix(f".{os.getpid()}.partial")
-    torch.save(tensor, partial)
-    partial.replace(path)
 
 
 def cached_trunk_features(
@@ -75,5 +77,5 @@ def cached_trunk_features(
         if len(features) == len(images):
             return features
     features = trunk_features(codec, images, bf16)
-    save_to_cache(features, cache)
+    save_torch(features, cache)
     return features

@@ -1,6 +1,6 @@
 """Stage 1 of the image codec (SEED's order): teach the encoder what captions say, before any code.
 
-    python -m tmt.image.semantic --corpus work/shapes-20k --out work/image-encoder --seed 0
+    tmt codec train image-semantic --corpus work/shapes-20k --out work/image-encoder --seed 0
 
 SEED starts from a frozen, caption-trained (BLIP-2) ViT; no such network can be downloaded here,
 so this stage trains our own. The ``cnn`` encoder's feature map is max- and mean-pooled over the
@@ -8,43 +8,63 @@ picture and a small MLP predicts which caption words occur (multi-label bag of w
 makes what an object looks like the same wherever it lies, so every object of every picture
 teaches it; through the Q-Former's attention the same supervision reached object shape only
 slowly (``recipes/shapes/README.md``). The head is dropped; the whole codec is saved with this
-encoder (Q-Former, codebook and decoder untrained) for ``python -m tmt.image.train --init``.
+encoder (Q-Former, codebook and decoder untrained) for ``tmt codec train image --init``.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import time
-from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from tmt.cli_help import HelpFormatter
 from tmt.errors import TmtError
-from tmt.image.alignment import caption_targets
-from tmt.image.cache import (
-    add_image_cache_option,
-    cached_images,
-    image_cache_dir,
-)
+from tmt.files import save_torch
 from tmt.image.codec import ImageCodec
 from tmt.image.config import PRESETS, ImageCodecConfig
-from tmt.image.dataset import read_manifest, to_unit_range
+from tmt.image.io import to_unit_range
 from tmt.image.modules import ConvEncoder
-from tmt.image.train import (
-    TrainOptions,
-    add_bf16_option,
-    batch_indices,
-    bf16_from_args,
-    lr_at,
-    run_cli,
-    save_checkpoint,
-)
 from tmt.precision import bf16_autocast
+from tmt.train.codecs.image_alignment import caption_targets
+from tmt.train.codecs.image_data import cached_images, image_records
+from tmt.train.codecs.image_steps import resolve_precision
+from tmt.train.sampling import batch_indices
+from tmt.train.schedule import warmup_cosine
+
+
+@dataclass(kw_only=True)
+class SemanticOptions:
+    """A stage 1 run."""
+
+    corpus: Path
+    """Corpus directory (``manifest.jsonl`` + images)."""
+    out: Path
+    """Where the codec with this encoder is saved."""
+    work: Path = Path("work/image-encoder-train")
+    """The checkpoint, and the image caches unless ``image_cache`` is given."""
+    image_cache: Path | None = None
+    """Directory of the decoded-image caches, shareable between runs."""
+    bf16: str = "none"
+    """``none``, ``bf16`` or ``auto`` (where the CPU computes bfloat16 natively)."""
+    preset: str = "tiny"
+    """Architecture preset (:data:`tmt.image.config.PRESETS`)."""
+    override: dict[str, Any] = field(default_factory=dict)
+    """Config fields of the whole codec."""
+    steps: int = 800
+    batch_size: int = 64
+    lr: float = 3e-3
+    warmup: int = 100
+    eval_every: int = 100
+    """Validation figures and a checkpoint every this many steps."""
+    seed: int = 0
+    limit: int | None = None
+    """Use only the first N training images."""
+    threads: int = 1
+    """Torch CPU threads (0: torch's default)."""
 
 
 class PooledWordHead(nn.Module):
@@ -79,24 +99,25 @@ def word_scores(
     return {"word_f1": f1, "exact_sets": exact}
 
 
-def pretrain(args: argparse.Namespace) -> ImageCodec:
-    torch.manual_seed(args.seed)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    bf16 = bf16_from_args(args, "cpu")
-    cfg = PRESETS[args.preset]()
-    override = json.loads(args.override or "{}")
-    cfg = ImageCodecConfig.from_dict({**cfg.to_dict(), "encoder": "cnn", **override})
+def train_image_semantic(options: SemanticOptions) -> ImageCodec:
+    """Train the CNN encoder on caption words; saves the codec holding it to ``options.out``."""
+
+    torch.manual_seed(options.seed)
+    if options.threads:
+        torch.set_num_threads(options.threads)
+    bf16, _ = resolve_precision(options.bf16, None, "cpu")
+    cfg = PRESETS[options.preset]()
+    cfg = ImageCodecConfig.from_dict({**cfg.to_dict(), "encoder": "cnn", **options.override})
     if cfg.encoder != "cnn":
         raise TmtError("stage 1 trains the 'cnn' encoder; drop encoder from --override")
-    corpus, work = Path(args.corpus), Path(args.work)
+    corpus, work = Path(options.corpus), Path(options.work)
     work.mkdir(parents=True, exist_ok=True)
-    cache = image_cache_dir(args)
-    images = cached_images(corpus, "train", cfg.image_size, cache, args.limit)
+    cache = Path(options.image_cache or work)
+    images = cached_images(corpus, "train", cfg.image_size, cache, options.limit)
     valid = cached_images(corpus, "valid", cfg.image_size, cache, 512)
-    records = read_manifest(corpus, ("train",))[: args.limit]
+    records = image_records(corpus, ("train",))[: options.limit]
     vocab, targets = caption_targets([r.get("caption", "") for r in records])
-    valid_records = read_manifest(corpus, ("valid",))[:512]
+    valid_records = image_records(corpus, ("valid",))[:512]
     _, valid_targets = caption_targets([r.get("caption", "") for r in valid_records], vocab)
 
     codec = ImageCodec(cfg)
@@ -104,8 +125,7 @@ def pretrain(args: argparse.Namespace) -> ImageCodec:
     assert isinstance(encoder, ConvEncoder)
     head = PooledWordHead(encoder.channels, len(vocab))
     params = [*encoder.trunk.parameters(), *head.parameters()]
-    optimizer = torch.optim.AdamW(params, lr=args.lr, weight_decay=1e-4)
-    opts = TrainOptions(steps=args.steps, lr=args.lr, warmup=args.warmup)
+    optimizer = torch.optim.AdamW(params, lr=options.lr, weight_decay=1e-4)
     step, checkpoint = 0, work / "semantic.pt"
     if checkpoint.is_file():
         state = torch.load(checkpoint, weights_only=False)
@@ -118,15 +138,16 @@ def pretrain(args: argparse.Namespace) -> ImageCodec:
     from tqdm import tqdm
 
     bar = tqdm(
-        total=args.steps, initial=step, desc="image encoder (captions)", unit="step", mininterval=10
+        total=options.steps, initial=step, desc="image encoder (captions)", unit="step", mininterval=10
     )
     start = time.time()
-    while step < args.steps:
+    while step < options.steps:
         encoder.train()
         head.train()
-        batch = batch_indices(len(images), args.batch_size, args.seed, step)
+        batch = batch_indices(len(images), options.batch_size, step, options.seed)
         for group in optimizer.param_groups:
-            group["lr"] = lr_at(step, opts)
+            group["lr"] = options.lr * warmup_cosine(step, warmup=options.warmup, total=options.steps,
+                                                  floor=0.05)
         with bf16_autocast(bf16, torch.device("cpu")):
             logits = head(encoder.feature_map(to_unit_range(images[batch]))).float()
         loss = F.binary_cross_entropy_with_logits(logits, targets[batch])
@@ -136,55 +157,22 @@ def pretrain(args: argparse.Namespace) -> ImageCodec:
         step += 1
         bar.update(1)
         bar.set_postfix(loss=f"{loss.item():.4f}", refresh=False)
-        if step % args.eval_every == 0 or step == args.steps:
+        if step % options.eval_every == 0 or step == options.steps:
             figures = word_scores(encoder, head, valid, valid_targets)
             bar.write(f"step {step}: valid " + " ".join(f"{k}={v:.3f}" for k, v in figures.items()))
             state = {"codec": codec.state_dict(), "head": head.state_dict(),
                      "optimizer": optimizer.state_dict(), "step": step}
-            save_checkpoint(state, checkpoint)
+            save_torch(state, checkpoint)
     bar.close()
     figures = word_scores(encoder, head, valid, valid_targets)
     codec.config.extra = {
         "stage1": {
-            "recipe": "python -m tmt.image.semantic",
-            "steps": args.steps, "batch_size": args.batch_size, "lr": args.lr, "seed": args.seed, "bf16": bf16,
+            "recipe": "tmt codec train image-semantic",
+            "steps": options.steps, "batch_size": options.batch_size, "lr": options.lr, "seed": options.seed, "bf16": bf16,
             "train_images": len(images), "train_seconds": round(time.time() - start, 1),
             "valid": {k: round(v, 4) for k, v in figures.items()},
         }
     }
-    codec.save(args.out, dtype=torch.float32)
-    print(f"saved {args.out}: " + " ".join(f"{k}={v:.3f}" for k, v in figures.items()))
+    codec.save(options.out, dtype=torch.float32)
+    print(f"saved {options.out}: " + " ".join(f"{k}={v:.3f}" for k, v in figures.items()))
     return codec
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m tmt.image.semantic",
-        description="Stage 1 of the image codec: train the CNN encoder to tell which words a "
-        "picture's caption uses; saves a codec to continue with python -m tmt.image.train --init.",
-        formatter_class=HelpFormatter,
-    )
-    parser.add_argument("--corpus", required=True, help="corpus directory (manifest.jsonl + images)")
-    parser.add_argument("--out", required=True, help="where the codec with this encoder is saved")
-    parser.add_argument("--work", default="work/image-encoder-train", help="checkpoint and image caches")
-    add_image_cache_option(parser)
-    add_bf16_option(parser)
-    parser.add_argument("--preset", choices=sorted(PRESETS), default="tiny")
-    parser.add_argument("--override", default="", help="JSON of config fields for the whole codec")
-    parser.add_argument("--steps", type=int, default=800)
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--lr", type=float, default=3e-3)
-    parser.add_argument("--warmup", type=int, default=100)
-    parser.add_argument("--eval-every", type=int, default=100)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--limit", type=int, default=None, help="use only the first N training images")
-    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (0 = torch default)")
-    return parser
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    return run_cli(pretrain, build_parser(), argv)
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -10,7 +10,7 @@ from torch import nn
 
 from tmt.errors import TmtError
 from tmt.image.codec import ImageCodec
-from tmt.image.dataset import to_unit_range
+from tmt.image.io import to_unit_range
 from tmt.image.modules import Block, ConvEncoder
 from tmt.precision import bf16_autocast
 

@@ -1,7 +1,7 @@
-"""Recipe step: fit the K-means of a speech tokenizer on corpus audio (all voices).
+"""The speech units: k-means of a speech tokenizer fitted on corpus audio (all voices).
 
-    python -m tmt.speech.fit_tokenizer --corpus DIR --features mfcc --out tokenizers/speech
-    python -m tmt.speech.fit_tokenizer --corpus DIR --features hubert --hubert-dir H --layer 4 --out OUT
+    tmt codec train speech-units --corpus DIR --features mfcc --out tokenizers/speech
+    tmt codec train speech-units --corpus DIR --features hubert --hubert-dir H --layer 4 --out OUT
 
 Frames are sampled from the train split across every voice, so that the units describe
 what is said rather than who says it.
@@ -9,19 +9,19 @@ what is said rather than who says it.
 
 from __future__ import annotations
 
-import argparse
 import random
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from tmt.errors import TmtError
 from tmt.speech.audio import load_audio
-from tmt.speech.corpus import read_manifest
 from tmt.speech.features import FeatureExtractor, HubertFeatures, MfccFeatures
 from tmt.speech.quantizer import KMeansQuantizer
 from tmt.speech.tokenizer import SpeechTokenizer
+from tmt.train.codecs.speech_data import read_manifest
 
 
 def sample_features(
@@ -70,34 +70,43 @@ def fit_tokenizer(
     return SpeechTokenizer(features, quantizer), stats
 
 
-def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--corpus", required=True)
-    p.add_argument("--out", required=True)
-    p.add_argument("--features", choices=("mfcc", "hubert"), default="mfcc")
-    p.add_argument("--hubert-dir", help="HuBERT directory (HF format, or a tmt pretrain output)")
-    p.add_argument("--layer", type=int, default=6)
-    p.add_argument("--k", type=int, default=200)
-    p.add_argument("--utterances", type=int, default=3000)
-    p.add_argument("--frames-per-utt", type=int, default=60)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--examples", type=int, default=None,
-                   help="draw only from the corpus's first N examples (the shipped tokenizer: "
-                   "3994, the corpus written so far when it was fitted)")
-    args = p.parse_args(argv)
+@dataclass(kw_only=True)
+class SpeechUnitsOptions:
+    """A k-means fit of speech units."""
+
+    corpus: Path
+    """tmt-shapes corpus directory."""
+    out: Path
+    """Tokenizer directory to write."""
+    features: str = "mfcc"
+    """``mfcc``, or ``hubert`` (the layer ``layer`` of the HuBERT in ``hubert_dir``)."""
+    hubert_dir: Path | None = None
+    """HuBERT directory (HF format, or a ``tmt codec train hubert`` output)."""
+    layer: int = 6
+    k: int = 200
+    """Number of units."""
+    utterances: int = 3000
+    frames_per_utt: int = 60
+    seed: int = 0
+    examples: int | None = None
+    """Draw only from the corpus's first N examples (the shipped tokenizer: 3994, the corpus
+    written so far when it was fitted)."""
+
+
+def train_speech_units(options: SpeechUnitsOptions) -> SpeechTokenizer:
+    """Fit the units as ``options`` say and save the tokenizer to ``options.out``."""
     torch.set_num_threads(1)
     feats: FeatureExtractor
-    if args.features == "mfcc":
+    if options.features == "mfcc":
         feats = MfccFeatures()
+    elif options.hubert_dir is None:
+        raise TmtError("--features hubert needs --hubert-dir")
     else:
-        feats = HubertFeatures.from_pretrained(args.hubert_dir, layer=args.layer)
+        feats = HubertFeatures.from_pretrained(options.hubert_dir, layer=options.layer)
     tok, stats = fit_tokenizer(
-        args.corpus, feats, k=args.k, utterances=args.utterances,
-        frames_per_utt=args.frames_per_utt, seed=args.seed, examples=args.examples,
+        options.corpus, feats, k=options.k, utterances=options.utterances,
+        frames_per_utt=options.frames_per_utt, seed=options.seed, examples=options.examples,
     )
-    tok.save(args.out)
-    print({k: round(v, 2) for k, v in stats.items()}, "->", args.out)
-
-
-if __name__ == "__main__":
-    main()
+    tok.save(options.out)
+    print({k: round(v, 2) for k, v in stats.items()}, "->", options.out)
+    return tok

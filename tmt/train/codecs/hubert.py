@@ -1,30 +1,30 @@
-"""Recipe step: pretrain a small HuBERT on corpus audio (HuBERT iteration 1, on CPU).
+"""HuBERT pretraining: a small HuBERT learns corpus audio (HuBERT iteration 1, on CPU).
 
-    python -m tmt.speech.pretrain_hubert --corpus DIR --targets work/tok_mfcc --out work/hubert \
-        --minutes 30
+    tmt codec train hubert --corpus DIR --targets work/tok_mfcc --out work/hubert --minutes 30
 
 Masked prediction (HuBERT, Hsu et al. 2021): frames of the conv features are replaced by a
 learned mask embedding over random spans (p=0.08 starts, span 10, ~50% of frames) and the
 transformer must predict, at masked frames, the k-means cluster of the MFCC frame
-(iteration-1 targets; ``--targets`` is a fitted MFCC :class:`SpeechTokenizer`). The model is
+(iteration-1 targets; ``targets`` is a fitted MFCC :class:`SpeechTokenizer`). The model is
 a ``transformers.HubertModel`` saved with ``save_pretrained``: it loads back through
 ``HubertFeatures.from_pretrained`` like any HuggingFace HuBERT.
 """
 
 from __future__ import annotations
 
-import argparse
 import random
 import time
+from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 from tmt.speech.audio import load_audio
-from tmt.speech.corpus import read_manifest
 from tmt.speech.features import num_frames
 from tmt.speech.tokenizer import SpeechTokenizer
+from tmt.train.codecs.speech_data import read_manifest
 
 
 def small_config(num_layers: int = 4):  # type: ignore[no-untyped-def]
@@ -52,28 +52,40 @@ def span_mask(batch: int, frames: int, lengths: list[int], prob: float = 0.08, s
     return mask & valid
 
 
-def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--corpus", required=True)
-    p.add_argument("--targets", required=True, help="fitted MFCC SpeechTokenizer (iteration-1 labels)")
-    p.add_argument("--out", required=True)
-    p.add_argument("--minutes", type=float, default=30.0)
-    p.add_argument("--layers", type=int, default=4)
-    p.add_argument("--batch-size", type=int, default=8)
-    p.add_argument("--crop-seconds", type=float, default=2.0)
-    p.add_argument("--max-utterances", type=int, default=6000)
-    p.add_argument("--lr", type=float, default=5e-4)
-    p.add_argument("--seed", type=int, default=0)
-    args = p.parse_args(argv)
+@dataclass(kw_only=True)
+class HubertOptions:
+    """A HuBERT pretraining run (on a wall-time budget)."""
+
+    corpus: Path
+    """tmt-shapes corpus directory."""
+    targets: Path
+    """A fitted MFCC speech tokenizer: its units are the iteration-1 labels."""
+    out: Path
+    """HuBERT directory to write (``save_pretrained``; saved every 500 steps too)."""
+    minutes: float = 30.0
+    """Wall-time budget."""
+    layers: int = 4
+    batch_size: int = 8
+    crop_seconds: float = 2.0
+    max_utterances: int = 6000
+    lr: float = 5e-4
+    seed: int = 0
+    max_steps: int | None = None
+    """Stop after this many steps even if time is left (a quick check of the trainer)."""
+
+
+def pretrain_hubert(options: HubertOptions) -> None:
+    """Pretrain as ``options`` say; the model is saved to ``options.out``."""
+
     torch.set_num_threads(1)
-    torch.manual_seed(args.seed)
+    torch.manual_seed(options.seed)
     from transformers import HubertModel
 
-    labeler = SpeechTokenizer.load(args.targets)
-    items = read_manifest(args.corpus, ("train",))
-    rng = random.Random(args.seed)
+    labeler = SpeechTokenizer.load(options.targets)
+    items = read_manifest(options.corpus, ("train",))
+    rng = random.Random(options.seed)
     rng.shuffle(items)
-    items = items[: args.max_utterances]
+    items = items[: options.max_utterances]
     # 1. audio + iteration-1 targets (MFCC k-means, one label per 20 ms frame)
     t0 = time.time()
     data: list[tuple[torch.Tensor, torch.Tensor]] = []
@@ -82,17 +94,17 @@ def main(argv: list[str] | None = None) -> None:
         data.append((torch.from_numpy(audio), labeler.frame_units(audio)))
     print(f"labelled {len(data)} utterances in {time.time() - t0:.0f}s", flush=True)
 
-    model = HubertModel(small_config(args.layers))
+    model = HubertModel(small_config(options.layers))
     head = nn.Linear(model.config.hidden_size, labeler.vocab_size)
     params = list(model.parameters()) + list(head.parameters())
-    opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.01)
-    crop = int(args.crop_seconds * 16000)
-    gen = torch.Generator().manual_seed(args.seed)
-    deadline = time.time() + args.minutes * 60
+    opt = torch.optim.AdamW(params, lr=options.lr, weight_decay=0.01)
+    crop = int(options.crop_seconds * 16000)
+    gen = torch.Generator().manual_seed(options.seed)
+    deadline = time.time() + options.minutes * 60
     warmup, step = 200, 0
     model.train()
-    while time.time() < deadline:
-        batch = rng.sample(data, args.batch_size)
+    while time.time() < deadline and step != options.max_steps:
+        batch = rng.sample(data, options.batch_size)
         waves, labels, lengths = [], [], []
         for wave, lab in batch:
             # random crop aligned to the 320-sample frame grid so labels stay aligned
@@ -111,7 +123,7 @@ def main(argv: list[str] | None = None) -> None:
         logits = head(hidden[:, : y.shape[1]])
         loss = F.cross_entropy(logits[mask], y[mask], ignore_index=-100)
         for group in opt.param_groups:
-            group["lr"] = args.lr * min(1.0, (step + 1) / warmup)
+            group["lr"] = options.lr * min(1.0, (step + 1) / warmup)
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 5.0)
@@ -121,10 +133,6 @@ def main(argv: list[str] | None = None) -> None:
             acc = (logits[mask].argmax(-1) == y[mask]).float().mean().item()
             print(f"step {step} loss {loss.item():.3f} masked acc {acc:.3f}", flush=True)
         if step % 500 == 0:
-            model.save_pretrained(args.out)
-    model.save_pretrained(args.out)
-    print(f"done: {step} steps -> {args.out}", flush=True)
-
-
-if __name__ == "__main__":
-    main()
+            model.save_pretrained(options.out)
+    model.save_pretrained(options.out)
+    print(f"done: {step} steps -> {options.out}", flush=True)

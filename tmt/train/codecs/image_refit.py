@@ -6,58 +6,79 @@ embeddings → pixels) learns, with the codec's pixel and perceptual losses. It 
 old decoder's weights, or starts afresh when ``--override`` resizes it. The ids of the training
 images are computed once and cached in ``--work``, so a step never runs the encoder on them.
 
-    python -m tmt.image.refit_decoder --codec tokenizers/image --corpus work/shapes-20k \\
+    tmt codec train image-refit --codec tokenizers/image --corpus work/shapes-20k \\
         --out work/codec-wide --override '{"decoder_channels": [64, 128]}' --steps 3000
 
-Rerunning the same command resumes from ``--work``/checkpoint.pt.
+Rerunning the same command resumes from ``work``/checkpoint.pt.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
+import dataclasses
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from tmt import compiling
-from tmt.cli_help import HelpFormatter
 from tmt.errors import TmtError
-from tmt.image.alignment import perceptual_loss
-from tmt.image.cache import (
-    add_image_cache_option,
-    cached_images,
-    cached_trunk_features,
-    image_cache_dir,
-    image_set_name,
-)
+from tmt.files import save_torch
 from tmt.image.codec import ImageCodec
 from tmt.image.config import ImageCodecConfig
-from tmt.image.dataset import to_unit_range
-from tmt.image.train import (
+from tmt.image.io import to_unit_range
+from tmt.precision import bf16_autocast
+from tmt.train.codecs.image_alignment import perceptual_loss
+from tmt.train.codecs.image_data import cached_images, cached_trunk_features, image_set_name
+from tmt.train.codecs.image_steps import (
     TrainOptions,
-    add_bf16_option,
-    add_compile_option,
-    batch_indices,
-    bf16_from_args,
     codec_optimizer,
-    compile_from_args,
     evaluate,
     lr_at,
     reconstruction_loss,
-    run_cli,
+    resolve_precision,
     validate_and_checkpoint,
 )
-from tmt.precision import bf16_autocast
+from tmt.train.sampling import batch_indices
 
 DECODER_FIELDS = frozenset(
     {"latent_channels", "decoder_channels", "decoder_layers_per_block", "decoder_norm_groups",
      "bridge_dim", "bridge_layers", "bridge_heads"}
 )
 """Config fields that shape only the decoder; every other field would change the codes."""
+
+
+@dataclass(kw_only=True)
+class RefitOptions:
+    """A decoder refit: the codec whose codes are kept, the data, the outputs, how it trains."""
+
+    codec: Path
+    """The image codec whose encoder, Q-Former and codebook are kept."""
+    corpus: Path
+    """Corpus directory (``manifest.jsonl`` + images)."""
+    out: Path
+    """Where the codec with the new decoder is saved."""
+    work: Path = Path("work/image-decoder-refit")
+    """The checkpoint and the cached ids, and the image caches unless ``image_cache`` is given."""
+    image_cache: Path | None = None
+    """Directory of the decoded-image caches, shareable between runs."""
+    override: dict[str, Any] = field(default_factory=dict)
+    """Decoder fields, e.g. ``{"decoder_channels": [64, 128]}`` (a resized decoder starts
+    afresh; without it the old decoder continues)."""
+    limit: int | None = None
+    """Use only the first N training images."""
+    threads: int = 2
+    """Torch CPU threads (0: torch's default)."""
+    device: str = "cpu"
+    bf16: str = "none"
+    """``none``, ``bf16`` or ``auto`` (where the device computes bfloat16 natively)."""
+    compile: str = "no"
+    """``no``, ``yes`` or ``auto`` (where a C++ compiler is found)."""
+    train: TrainOptions = field(
+        default_factory=lambda: TrainOptions(steps=3000, batch_size=32, perceptual_weight=0.3)
+    )
+    """The step's hyper-parameters (its ``bf16`` and ``compile`` are set from the choices above)."""
 
 
 def with_new_decoder(codec: ImageCodec, override: dict[str, Any]) -> tuple[ImageCodec, bool]:
@@ -149,28 +170,21 @@ def image_ids(codec: ImageCodec, images: torch.Tensor, batch_size: int = 256) ->
     )
 
 
-def refit(args: argparse.Namespace) -> ImageCodec:
-    torch.manual_seed(args.seed)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    opts = TrainOptions(
-        steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
-        fg_weight=args.fg_weight, perceptual_weight=args.perceptual_weight,
-        checkpoint_every=args.checkpoint_every, eval_every=args.eval_every,
-        bf16=bf16_from_args(args, args.device),
-        compile=compile_from_args(args, args.device),
-    )
-    try:
-        override = json.loads(args.override) if args.override else {}
-    except json.JSONDecodeError as error:
-        raise TmtError(f"--override is not valid JSON: {error}") from None
-    source = ImageCodec.load(args.codec, device=args.device)
+def refit_decoder(options: RefitOptions) -> ImageCodec:
+    """Retrain the decoder of ``options.codec`` on its frozen codes; saves to ``options.out``."""
+    torch.manual_seed(options.train.seed)
+    if options.threads:
+        torch.set_num_threads(options.threads)
+    bf16, compiled = resolve_precision(options.bf16, options.compile, options.device)
+    opts = dataclasses.replace(options.train, bf16=bf16, compile=compiled)
+    override = options.override
+    source = ImageCodec.load(options.codec, device=options.device)
     codec, kept = with_new_decoder(source, override)
     del source
-    work, out, corpus = Path(args.work), Path(args.out), Path(args.corpus)
+    work, out, corpus = Path(options.work), Path(options.out), Path(options.corpus)
     work.mkdir(parents=True, exist_ok=True)
-    cache = image_cache_dir(args)
-    train_images = cached_images(corpus, "train", codec.image_size, cache, args.limit)
+    cache = Path(options.image_cache or work)
+    train_images = cached_images(corpus, "train", codec.image_size, cache, options.limit)
     valid_images = cached_images(corpus, "valid", codec.image_size, cache, 512)
     ids_cache = work / "train-ids.pt"
     ids = torch.load(ids_cache, weights_only=True) if ids_cache.is_file() else None
@@ -179,18 +193,18 @@ def refit(args: argparse.Namespace) -> ImageCodec:
         ids[:64], image_ids(codec, train_images[:64])
     ):
         ids = image_ids(codec, train_images)
-        torch.save(ids, ids_cache)
+        save_torch(ids, ids_cache)
     # the perceptual loss's view of every training image, computed once instead of every step
     reference = None
     if opts.perceptual_weight > 0:
         reference = cached_trunk_features(codec, train_images, opts.bf16, cache,
-                                          image_set_name("train", codec.image_size, args.limit))
+                                          image_set_name("train", codec.image_size, options.limit))
 
     trainer = DecoderTrainer(codec, opts)
     checkpoint, config = work / "checkpoint.pt", codec.config.to_dict()
     elapsed = 0.0
     if checkpoint.is_file():
-        state = torch.load(checkpoint, weights_only=False, map_location=args.device)
+        state = torch.load(checkpoint, weights_only=False, map_location=options.device)
         if state.get("config") != config:
             raise TmtError(f"{checkpoint} is a different decoder; use another --work")
         trainer.load_state_dict(state)
@@ -203,10 +217,10 @@ def refit(args: argparse.Namespace) -> ImageCodec:
     bar = tqdm(total=opts.steps, initial=trainer.step, desc="image decoder", unit="step", mininterval=10)
     start = time.time() - elapsed
     while trainer.step < opts.steps:
-        index = batch_indices(n, opts.batch_size, opts.seed, trainer.step)
+        index = batch_indices(n, opts.batch_size, trainer.step, opts.seed)
         stats = trainer.train_step(
-            ids[index].to(args.device), to_unit_range(train_images[index]).to(args.device),
-            None if reference is None else reference[index].to(args.device),
+            ids[index].to(options.device), to_unit_range(train_images[index]).to(options.device),
+            None if reference is None else reference[index].to(options.device),
         )
         bar.update(1)
         bar.set_postfix(loss=f"{stats['loss']:.4f}", perc=f"{stats['perceptual']:.3f}", refresh=False)
@@ -220,8 +234,8 @@ def refit(args: argparse.Namespace) -> ImageCodec:
     codec.config.extra = {
         **codec.config.extra,
         "decoder_refit": {
-            "recipe": "python -m tmt.image.refit_decoder",
-            "codec": args.codec,
+            "recipe": "tmt codec train image-refit",
+            "codec": str(options.codec),
             "override": override,
             "continued_decoder": kept,
             "options": asdict(opts),
@@ -234,47 +248,3 @@ def refit(args: argparse.Namespace) -> ImageCodec:
     codec.save(out)
     print(f"saved {out} after {seconds / 60:.1f} min: valid psnr={figures['psnr']:.3f}")
     return codec
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m tmt.image.refit_decoder",
-        description=(
-            "Retrain (and optionally resize) an image codec's pixel decoder while its encoder "
-            "and codebook stay fixed, so the codes, and the token stores and translators made "
-            "with them, stay valid."
-        ),
-        formatter_class=HelpFormatter,
-    )
-    parser.add_argument("--codec", required=True, help="the image codec whose codes are kept")
-    parser.add_argument("--corpus", required=True, help="corpus directory (manifest.jsonl + images)")
-    parser.add_argument("--out", required=True, help="where the codec with the new decoder is saved")
-    parser.add_argument("--work", default="work/image-decoder-refit", help="checkpoint and caches")
-    add_image_cache_option(parser)
-    add_bf16_option(parser)
-    add_compile_option(parser)
-    parser.add_argument(
-        "--override", default="",
-        help="JSON of decoder fields, e.g. '{\"decoder_channels\": [64, 128]}' (a resized "
-        "decoder starts afresh; without it the old decoder continues)",
-    )
-    parser.add_argument("--steps", type=int, default=3000)
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--lr", type=float, default=TrainOptions.lr)
-    parser.add_argument("--fg-weight", type=float, default=TrainOptions.fg_weight)
-    parser.add_argument("--perceptual-weight", type=float, default=0.3)
-    parser.add_argument("--seed", type=int, default=TrainOptions.seed)
-    parser.add_argument("--checkpoint-every", type=int, default=TrainOptions.checkpoint_every)
-    parser.add_argument("--eval-every", type=int, default=TrainOptions.eval_every)
-    parser.add_argument("--limit", type=int, default=None, help="use only the first N training images")
-    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (0 = torch default)")
-    parser.add_argument("--device", default="cpu")
-    return parser
-
-
-def main(argv: list[str] | None = None) -> int:
-    return run_cli(refit, build_parser(), argv)
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

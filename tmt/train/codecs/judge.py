@@ -1,15 +1,15 @@
-"""Train the image judge on a tmt-shapes corpus's ground-truth TRAIN images only.
+"""The image judge's training, on a tmt-shapes corpus's ground-truth TRAIN images only.
 
-    python -m tmt.eval.image_judge_train --corpus work/shapes-20k --out checkpoints/judges/image
+    tmt codec train judge --corpus work/shapes-20k --out checkpoints/judges/image
 
 The valid split picks the best epoch; the test and compositional splits are never seen.
 """
 
 from __future__ import annotations
 
-import argparse
 import math
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -17,11 +17,11 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from tmt.cli_help import HelpFormatter
 from tmt.data.shapes import ShapesExample, read_corpus, read_meta
-from tmt.data.shapes_world import Record, attribute_accuracy, canonical_record
+from tmt.data.shapes_world import Record, canonical_record
 from tmt.errors import TmtError
 from tmt.eval.image_judge import ImageJudge, ImageJudgeConfig, ImageJudgeNet, layout_index
+from tmt.eval.judge_report import judge_accuracy as evaluate
 
 IGNORE = -100
 """Target of a head that does not apply (second object of a one-object scene, …)."""
@@ -76,16 +76,6 @@ def _render_heldout(n: int, seed: int, image_size: int) -> tuple[torch.Tensor, l
     records = [sample_record(rng, compositional=True) for _ in range(n)]
     arrays = np.stack([np.asarray(render_scene(r, rng, image_size)) for r in records])
     return torch.from_numpy(arrays).permute(0, 3, 1, 2).contiguous(), records
-
-
-def evaluate(judge: ImageJudge, examples: list[ShapesExample]) -> dict[str, float]:
-    """Per-attribute accuracy of the judge on the examples' ground-truth images."""
-    images = []
-    for ex in examples:
-        with Image.open(ex.image) as im:
-            images.append(im.convert("RGB"))
-    preds = judge.predict(images)
-    return attribute_accuracy(preds, [ex.attributes for ex in examples])
 
 
 def train_image_judge(
@@ -185,35 +175,39 @@ def train_image_judge(
     return ImageJudge.load(out, device)  # what ships: fp16 weights read back as fp32
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=HelpFormatter
-    )
-    parser.add_argument("--corpus", required=True, help="tmt-shapes corpus directory")
-    parser.add_argument("--out", required=True, help="where to write the judge")
-    parser.add_argument("--epochs", type=int, default=10)
-    parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument("--lr", type=float, default=3e-3)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
-    parser.add_argument("--max-train", type=int, default=None, help="cap on train examples")
-    parser.add_argument("--init", default=None, help="start from this trained judge")
-    parser.add_argument(
-        "--extra-heldout", type=int, default=0,
-        help="also train on this many freshly rendered scenes with the held-out pairs",
-    )
-    args = parser.parse_args(argv)
-    torch.set_num_threads(args.threads)
+@dataclass(kw_only=True)
+class JudgeOptions:
+    """An image judge run."""
+
+    corpus: Path
+    """tmt-shapes corpus directory."""
+    out: Path
+    """Where the judge is written (every improvement on the valid split)."""
+    epochs: int = 10
+    batch_size: int = 128
+    lr: float = 3e-3
+    seed: int = 0
+    threads: int = 1
+    """Torch CPU threads."""
+    max_train: int | None = None
+    """Cap on the train examples."""
+    init: Path | None = None
+    """Start from this trained judge."""
+    extra_heldout: int = 0
+    """Also train on this many freshly rendered scenes with the held-out pairs."""
+
+
+def train_judge(options: JudgeOptions) -> ImageJudge:
+    """Train as ``options`` say, then print the judge's accuracy on the held-out splits."""
+    torch.set_num_threads(options.threads)
     judge = train_image_judge(
-        args.corpus, args.out, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-        seed=args.seed, max_train=args.max_train, init=args.init, extra_heldout=args.extra_heldout,
+        options.corpus, options.out, epochs=options.epochs, batch_size=options.batch_size,
+        lr=options.lr, seed=options.seed, max_train=options.max_train, init=options.init,
+        extra_heldout=options.extra_heldout,
     )
     for split in ("test", "compositional"):
-        examples = read_corpus(args.corpus, split)
+        examples = read_corpus(options.corpus, split)
         if examples:
             acc = evaluate(judge, examples)
             print(f"{split} ({len(examples)}): " + " ".join(f"{k} {v:.4f}" for k, v in acc.items()))
-
-
-if __name__ == "__main__":
-    main()
+    return judge

@@ -1,8 +1,8 @@
-"""Recipe step: learn unit BPE on a corpus's train utterances and add it to a speech codec.
+"""Unit BPE: merges of speech units learned on a corpus's train utterances, added to a codec.
 
-    python -m tmt.speech.fit_bpe --corpus DIR --codec tokenizers/speech --vocab-size 1000
+    tmt codec train unit-bpe --corpus DIR --codec tokenizers/speech --vocab-size 1000
 
-The utterances of ``--examples`` random train examples (every voice, or with ``--voices input``
+The utterances of ``examples`` random train examples (every voice, or with ``voices="input"``
 only those in the random input voices) are tokenized into units by the codec's tokenizer; the
 merges (:class:`tmt.speech.unit_bpe.UnitBPE`) are learned on them and written into the codec
 directory (``bpe.json``, ``"bpe": true`` in its config). From then on the codec encodes to
@@ -11,9 +11,9 @@ pieces and decodes pieces.
 
 from __future__ import annotations
 
-import argparse
 import random
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -22,8 +22,8 @@ from tqdm import tqdm
 
 from tmt.errors import TmtError
 from tmt.speech.codec import SpeechCodec
-from tmt.speech.corpus import read_manifest
 from tmt.speech.unit_bpe import UnitBPE
+from tmt.train.codecs.speech_data import read_manifest
 
 VOICES = ("all", "input")
 """Whose utterances the merges are learned on. Half of a tmt-shapes corpus's utterances are in
@@ -47,36 +47,41 @@ def train_utterances(corpus: str | Path, examples: int, seed: int, voices: str =
             if it.example_id in chosen and (voices == "all" or not it.is_output_voice)]
 
 
-def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--corpus", required=True, help="tmt-shapes corpus directory")
-    p.add_argument("--codec", required=True,
-                   help="speech codec directory; the merges are added to it (bpe.json)")
-    p.add_argument("--vocab-size", type=int, default=1000, help="units + merged pieces")
-    p.add_argument("--examples", type=int, default=4000,
-                   help="train examples whose utterances (in the --voices) the merges are learned on")
-    p.add_argument("--voices", choices=VOICES, default="all",
-                   help="learn on the utterances in every voice, or in the random input voices only")
-    p.add_argument("--seed", type=int, default=0)
-    args = p.parse_args(argv)
-    codec = SpeechCodec.load(args.codec)
+@dataclass(kw_only=True)
+class UnitBpeOptions:
+    """A unit BPE fit."""
+
+    corpus: Path
+    """tmt-shapes corpus directory."""
+    codec: Path
+    """Speech codec directory; the merges are added to it (``bpe.json``)."""
+    vocab_size: int = 1000
+    """Units + merged pieces."""
+    examples: int = 4000
+    """Train examples whose utterances (in the ``voices``) the merges are learned on."""
+    voices: str = "all"
+    """Learn on the utterances in every voice (``all``), or in the random input voices only
+    (``input``)."""
+    seed: int = 0
+
+
+def fit_unit_bpe(options: UnitBpeOptions) -> UnitBPE:
+    """Learn the merges as ``options`` say and save the codec with them."""
+    codec = SpeechCodec.load(options.codec)
     if codec.bpe is not None:
-        raise TmtError(f"{args.codec} already has unit BPE ({codec.vocab_size} pieces)")
-    paths = train_utterances(args.corpus, args.examples, args.seed, args.voices)
+        raise TmtError(f"{options.codec} already has unit BPE ({codec.vocab_size} pieces)")
+    paths = train_utterances(options.corpus, options.examples, options.seed, options.voices)
     t0 = time.perf_counter()
     units: list[torch.Tensor] = []
     for start in tqdm(range(0, len(paths), 16), desc="units", unit="batch"):
         units.extend(codec.tokenizer.encode_batch(paths[start : start + 16]))
     t1 = time.perf_counter()
-    bpe = UnitBPE.learn(units, codec.tokenizer.vocab_size, args.vocab_size)
+    bpe = UnitBPE.learn(units, codec.tokenizer.vocab_size, options.vocab_size)
     t2 = time.perf_counter()
-    codec.with_bpe(bpe).save(args.codec)
+    codec.with_bpe(bpe).save(options.codec)
     before = float(np.mean([len(u) for u in units]))
     after = float(np.mean([len(x) for x in bpe.encode_many(units)]))
-    print(f"{args.codec}: {bpe.vocab_size} pieces ({len(bpe.merges)} merges) from {len(units)} "
+    print(f"{options.codec}: {bpe.vocab_size} pieces ({len(bpe.merges)} merges) from {len(units)} "
           f"utterances; mean length {before:.1f} units -> {after:.1f} pieces; units "
           f"{t1 - t0:.0f} s, merges {t2 - t1:.0f} s")
-
-
-if __name__ == "__main__":
-    main()
+    return bpe

@@ -1,4 +1,5 @@
-"""CodeHiFiGAN training: multi-period + multi-scale discriminators and the HiFi-GAN losses.
+"""CodeHiFiGAN training: multi-period + multi-scale discriminators, the HiFi-GAN losses, and
+the trainer behind ``tmt codec train hifigan``.
 
 Losses (HiFi-GAN / speech-resynthesis): least-squares adversarial loss, feature matching
 (×2), mel-spectrogram L1 (×45), plus MSE on log(1 + duration) for the duration predictor.
@@ -6,14 +7,19 @@ Losses (HiFi-GAN / speech-resynthesis): least-squares adversarial loss, feature 
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from torch.nn.utils.parametrizations import spectral_norm, weight_norm
 
-from tmt.speech.hifigan import LRELU_SLOPE, CodeHiFiGAN
+from tmt.speech.audio import load_audio
+from tmt.speech.hifigan import LRELU_SLOPE, CodeHiFiGAN, CodeHiFiGANConfig, CodeHiFiGANVocoder
+from tmt.speech.tokenizer import SpeechTokenizer
+from tmt.train.codecs.speech_data import read_manifest
 
 FeatureMaps = list[torch.Tensor]
 
@@ -158,8 +164,103 @@ def train_step(
     dur = torch.tensor(0.0)
     if gen.duration is not None and batch.units is not None and batch.durations is not None:
         log_dur = gen.duration(gen.embed(batch.units))
-        dur = F.mse_loss(log_dur, torch.log1p(batch.durations.float()))
+        real_units = batch.durations > 0  # segments of a batch are padded with duration 0
+        dur = F.mse_loss(log_dur[real_units], torch.log1p(batch.durations[real_units].float()))
         g_loss = g_loss + dur
     g_loss.backward()
     opt_g.step()
     return {k: float(v.detach()) for k, v in (("d", d_loss), ("g", g_loss), ("mel", mel), ("dur", dur))}
+
+
+@dataclass(kw_only=True)
+class HifiganOptions:
+    """A CodeHiFiGAN run on the output voice of a corpus."""
+
+    corpus: Path
+    """tmt-shapes corpus directory (the output voice's train utterances are used)."""
+    tokenizer: Path
+    """The speech tokenizer whose units the vocoder reads."""
+    out: Path
+    """Vocoder directory to write at the end."""
+    steps: int = 1000
+    """GAN steps (one discriminator and one generator update each)."""
+    batch_size: int = 8
+    segment_units: int = 32
+    """Unit frames (20 ms each) per training segment."""
+    max_utterances: int = 2000
+    lr: float = 2e-4
+    preset: str = "tiny"
+    """``tiny`` (CPU-sized generator and discriminators) or ``paper`` (speech-resynthesis)."""
+    seed: int = 0
+    codec_out: Path | None = None
+    """Also write tokenizer + this vocoder as one speech codec here."""
+
+
+def _segments(
+    tokenizer: SpeechTokenizer, paths: list[Path], units_per_segment: int, hop: int
+) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """(frame units (F,), waveform (F * hop,)) of each utterance, at least one segment long."""
+    out = []
+    for path in paths:
+        wave = torch.from_numpy(load_audio(path))
+        frames = tokenizer.frame_units(wave.numpy())
+        frames = frames[: len(wave) // hop]
+        if len(frames) >= units_per_segment:
+            out.append((frames, wave[: len(frames) * hop]))
+    return out
+
+
+def _batch(
+    data: list[tuple[torch.Tensor, torch.Tensor]], size: int, units: int, hop: int,
+    rng: random.Random,
+) -> GanBatch:
+    """Random segments of random utterances, with their deduplicated units and durations
+    (padded with duration 0, which the duration loss skips)."""
+    frames, waves, deduped = [], [], []
+    for frame_units, wave in rng.choices(data, k=size):
+        start = rng.randint(0, len(frame_units) - units)
+        frames.append(frame_units[start : start + units])
+        waves.append(wave[start * hop : (start + units) * hop])
+        deduped.append(torch.unique_consecutive(frames[-1], return_counts=True))
+    longest = max(len(u) for u, _ in deduped)
+    unit_ids = torch.zeros(size, longest, dtype=torch.long)
+    durations = torch.zeros(size, longest, dtype=torch.long)
+    for i, (u, d) in enumerate(deduped):
+        unit_ids[i, : len(u)], durations[i, : len(d)] = u, d
+    return GanBatch(torch.stack(frames), torch.stack(waves)[:, None], unit_ids, durations)
+
+
+def train_hifigan(options: HifiganOptions) -> CodeHiFiGANVocoder:
+    """Train CodeHiFiGAN as ``options`` say; the generator is saved to ``options.out``."""
+    from tmt.errors import TmtError
+
+    torch.manual_seed(options.seed)
+    rng = random.Random(options.seed)
+    tokenizer = SpeechTokenizer.load(options.tokenizer)
+    items = [it for it in read_manifest(options.corpus, ("train",)) if it.is_output_voice]
+    if options.preset == "paper":
+        config, disc = CodeHiFiGANConfig(num_embeddings=tokenizer.vocab_size), MultiDiscriminator()
+    else:
+        config, disc = CodeHiFiGANConfig.tiny(tokenizer.vocab_size), MultiDiscriminator.tiny()
+    data = _segments(tokenizer, [it.path for it in items[: options.max_utterances]],
+                     options.segment_units, config.hop)
+    if not data:
+        raise TmtError(f"no output-voice train utterance of {options.corpus} is "
+                       f"{options.segment_units} unit frames long")
+    gen = CodeHiFiGAN(config)
+    opt_g = torch.optim.AdamW(gen.parameters(), options.lr, betas=(0.8, 0.99))
+    opt_d = torch.optim.AdamW(disc.parameters(), options.lr, betas=(0.8, 0.99))
+    mel_loss = MelLoss(config.sampling_rate)
+    for step in range(1, options.steps + 1):
+        batch = _batch(data, options.batch_size, options.segment_units, config.hop, rng)
+        logs = train_step(gen, disc, opt_g, opt_d, mel_loss, batch)
+        if step % 50 == 0 or step == options.steps:
+            print(f"step {step} " + " ".join(f"{k}={v:.3f}" for k, v in logs.items()), flush=True)
+    vocoder = CodeHiFiGANVocoder(gen.eval())
+    vocoder.save(options.out)
+    if options.codec_out:
+        from tmt.speech.codec import SpeechCodec
+
+        SpeechCodec(tokenizer, vocoder).save(options.codec_out)
+        print(f"speech codec -> {options.codec_out}", flush=True)
+    return vocoder

@@ -1,6 +1,6 @@
-"""Recipe step: compare unit inventories by how much of *what was said* they keep.
+"""The unit probe: compare unit inventories by how much of *what was said* they keep.
 
-    python -m tmt.speech.unit_probe --corpus DIR --tokenizer work/tok_a --tokenizer work/tok_b
+    tmt codec train unit-probe --corpus DIR --tokenizer work/tok_a --tokenizer work/tok_b
 
 Two criteria, both on test-split utterances of every voice:
 
@@ -19,15 +19,15 @@ comparable between tokenizers because the probe, data and budget are the same.
 
 from __future__ import annotations
 
-import argparse
 import random
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from tmt.speech.corpus import SpeechItem, read_manifest
 from tmt.speech.tokenizer import SpeechTokenizer
+from tmt.train.codecs.speech_data import SpeechItem, read_manifest
 
 
 def unit_strings(tokenizer: SpeechTokenizer, items: list[SpeechItem]) -> tuple[list[str], float, float]:
@@ -135,28 +135,34 @@ def probe(
     }
 
 
-def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--corpus", required=True)
-    p.add_argument("--tokenizer", action="append", required=True)
-    p.add_argument("--train-utterances", type=int, default=3000)
-    p.add_argument("--test-utterances", type=int, default=600)
-    p.add_argument("--pnmi-utterances", type=int, default=300)
-    p.add_argument("--seed", type=int, default=0)
-    args = p.parse_args(argv)
+@dataclass(kw_only=True)
+class UnitProbeOptions:
+    """A comparison of speech tokenizers."""
+
+    corpus: Path
+    """tmt-shapes corpus directory."""
+    tokenizers: list[Path]
+    """The speech tokenizer directories to compare."""
+    train_utterances: int = 3000
+    test_utterances: int = 600
+    pnmi_utterances: int = 300
+    seed: int = 0
+
+
+def probe_units(options: UnitProbeOptions) -> dict[str, dict[str, float]]:
+    """PNMI, phone purity and the word probe's F1 of each tokenizer (printed as they come)."""
     import torch
 
     torch.set_num_threads(1)
-    rng = random.Random(args.seed)
-    train = read_manifest(args.corpus, ("train",))
-    test = read_manifest(args.corpus, ("test",))
-    train = rng.sample(train, min(args.train_utterances, len(train)))
-    test = rng.sample(test, min(args.test_utterances, len(test)))
-    for path in args.tokenizer:
+    rng = random.Random(options.seed)
+    train = read_manifest(options.corpus, ("train",))
+    test = read_manifest(options.corpus, ("test",))
+    train = rng.sample(train, min(options.train_utterances, len(train)))
+    test = rng.sample(test, min(options.test_utterances, len(test)))
+    results = {}
+    for path in options.tokenizers:
         tokenizer = SpeechTokenizer.load(Path(path))
-        result = pnmi(tokenizer, test[: args.pnmi_utterances]) | probe(tokenizer, train, test)
+        result = pnmi(tokenizer, test[: options.pnmi_utterances]) | probe(tokenizer, train, test)
         print(path, {k: round(v, 4) for k, v in result.items()}, flush=True)
-
-
-if __name__ == "__main__":
-    main()
+        results[str(path)] = result
+    return results

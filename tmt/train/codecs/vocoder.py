@@ -1,9 +1,9 @@
-"""Recipe step: train the units→mel vocoder on the corpus's output voice.
+"""The units→mel vocoder's training on the corpus's output voice.
 
-    python -m tmt.speech.train_vocoder --corpus DIR --tokenizer work/speech/tokenizer \
+    tmt codec train vocoder --corpus DIR --tokenizer work/speech/tokenizer \
         --out work/speech/vocoder --codec-out tokenizers/speech --steps 1500
 
-``--out`` receives the best vocoder (on the valid split) during training; ``--codec-out``
+``out`` receives the best vocoder (on the valid split) during training; ``codec_out``
 receives, at the end, the complete :class:`SpeechCodec` (tokenizer + that vocoder).
 
 Targets: units + durations from the tokenizer, log-mel (hop 320: one frame per unit frame)
@@ -12,19 +12,20 @@ from the same audio. Loss: L1 on log-mel + MSE on log(1 + duration).
 
 from __future__ import annotations
 
-import argparse
 import random
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from tqdm import tqdm
 
+from tmt.errors import TmtError
 from tmt.speech.audio import load_audio
-from tmt.speech.corpus import read_manifest
 from tmt.speech.mel import MelFrontEnd
 from tmt.speech.tokenizer import SpeechTokenizer
 from tmt.speech.unit_mel import UnitMelConfig, UnitMelModel, UnitMelVocoder
+from tmt.train.codecs.speech_data import read_manifest
 
 Example = tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # units (U,), durations (U,), mel (F, M)
 
@@ -118,51 +119,59 @@ def train(
     return model
 
 
-def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--corpus", required=True)
-    p.add_argument("--tokenizer", required=True)
-    p.add_argument("--out", required=True)
-    p.add_argument("--steps", type=int, default=None,
-                   help="optimizer steps (the recipe's setting: reproducible with --seed)")
-    p.add_argument("--minutes", type=float, default=None,
-                   help="wall-time budget, alone or as a cap on --steps (not reproducible)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--max-utterances", type=int, default=4000)
-    p.add_argument("--dim", type=int, default=192)
-    p.add_argument("--batch-size", type=int, default=16)
-    p.add_argument("--cache", help="torch.save file for prepared examples (reused if present)")
-    p.add_argument("--init", help="continue from a saved vocoder directory")
-    p.add_argument("--codec-out", help="write tokenizer + best vocoder as one SpeechCodec here")
-    args = p.parse_args(argv)
-    if args.steps is None and args.minutes is None:
-        p.error("give --steps (reproducible) or --minutes")
+@dataclass(kw_only=True)
+class VocoderOptions:
+    """A units→mel vocoder run."""
+
+    corpus: Path
+    """tmt-shapes corpus directory (the output voice's utterances are used)."""
+    tokenizer: Path
+    """The speech tokenizer whose units the vocoder reads."""
+    out: Path
+    """Vocoder directory: the best vocoder on the valid split, written during training."""
+    steps: int | None = None
+    """Optimizer steps (the recipe's setting: reproducible with ``seed``)."""
+    minutes: float | None = None
+    """Wall-time budget, alone or as a cap on ``steps`` (not reproducible)."""
+    seed: int = 0
+    max_utterances: int = 4000
+    dim: int = 192
+    batch_size: int = 16
+    cache: Path | None = None
+    """torch.save file of the prepared examples (reused if present)."""
+    init: Path | None = None
+    """Continue from a saved vocoder directory."""
+    codec_out: Path | None = None
+    """Also write tokenizer + best vocoder as one speech codec here."""
+
+
+def train_vocoder(options: VocoderOptions) -> None:
+    """Train as ``options`` say (see the module docstring for what is written where)."""
+    if options.steps is None and options.minutes is None:
+        raise TmtError("give --steps (reproducible) or --minutes")
     torch.set_num_threads(1)
-    tok = SpeechTokenizer.load(args.tokenizer)
+    tok = SpeechTokenizer.load(options.tokenizer)
     front = MelFrontEnd()
-    cache = Path(args.cache) if args.cache else None
+    cache = Path(options.cache) if options.cache else None
     if cache is not None and cache.exists():
         train_set, valid_set = torch.load(cache)
     else:
-        items = [it for it in read_manifest(args.corpus, ("train", "valid")) if it.is_output_voice]
-        tr = [it.path for it in items if it.split == "train"][: args.max_utterances]
+        items = [it for it in read_manifest(options.corpus, ("train", "valid")) if it.is_output_voice]
+        tr = [it.path for it in items if it.split == "train"][: options.max_utterances]
         va = [it.path for it in items if it.split == "valid"][:200]
         t0 = time.time()
         train_set, valid_set = prepare(tok, tr, front), prepare(tok, va, front)
         print(f"prepared {len(train_set)} train / {len(valid_set)} valid in {time.time() - t0:.0f}s", flush=True)
         if cache is not None:
             torch.save((train_set, valid_set), cache)
-    cfg = UnitMelConfig(vocab_size=tok.vocab_size, dim=args.dim)
-    init = UnitMelVocoder.load(args.init).model if args.init else None
-    train(train_set, valid_set, init.cfg if init else cfg, steps=args.steps,
-          minutes=args.minutes, batch_size=args.batch_size, out=Path(args.out), init=init,
-          seed=args.seed)
-    if args.codec_out:
+    cfg = UnitMelConfig(vocab_size=tok.vocab_size, dim=options.dim)
+    init = UnitMelVocoder.load(options.init).model if options.init else None
+    train(train_set, valid_set, init.cfg if init else cfg, steps=options.steps,
+          minutes=options.minutes, batch_size=options.batch_size, out=Path(options.out), init=init,
+          seed=options.seed)
+    if options.codec_out:
         from tmt.speech.codec import SpeechCodec
 
-        SpeechCodec(tok, UnitMelVocoder.load(args.out)).save(args.codec_out)
-        print(f"speech codec -> {args.codec_out}", flush=True)
+        SpeechCodec(tok, UnitMelVocoder.load(options.out)).save(options.codec_out)
+        print(f"speech codec -> {options.codec_out}", flush=True)
 
-
-if __name__ == "__main__":
-    main()

@@ -1,0 +1,1 @@
+"""Codec and judge trainers: each a function over an options dataclass, run by ``tmt codec train``."""
