@@ -16,6 +16,7 @@ from tmt.train.distributed import Dist
 from tmt.train.sampling import batch_indices
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "unit"))
+sys.path.insert(0, str(Path(__file__).parents[1] / "unit" / "train" / "codecs"))
 from test_compiling import SMALL  # noqa: E402
 
 out = sys.argv[1]

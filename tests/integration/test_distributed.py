@@ -32,7 +32,7 @@ def test_two_process_ddp_step_has_the_single_process_gradient(tmp_path):
     """Two ranks of 4 examples each compute the gradient of one process on the same 8: each
     direction's loss is the mean over the whole batch's target tokens, not over a rank's. The
     validation losses, each rank computing some of the batches, are one process's."""
-    sys.path.insert(0, str(Path(__file__).parents[1] / "unit"))
+    sys.path.insert(0, str(Path(__file__).parents[1] / "unit" / "train"))
     from test_train import MICRO, VOCAB, concepts
 
     from tmt.train.config import TrainConfig

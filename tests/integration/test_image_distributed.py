@@ -32,6 +32,7 @@ def test_ranks_stay_identical_through_dead_code_restarts(tmp_path: Path) -> None
 
 def test_cli_under_torchrun_saves_one_codec(tmp_path: Path) -> None:
     sys.path.insert(0, str(Path(__file__).parents[1] / "unit"))
+    sys.path.insert(0, str(Path(__file__).parents[1] / "unit" / "train" / "codecs"))
     from test_compiling import SMALL
     from test_image_train import tiny_corpus
 

@@ -199,7 +199,7 @@ def test_metrics() -> None:
     assert usage.used == 4 and usage.share_used == 0.5 and abs(usage.perplexity - 4) < 1e-9
 
 
-SHIPPED = Path(__file__).resolve().parents[2] / "tokenizers" / "image"
+SHIPPED = Path(__file__).resolve().parents[3] / "tokenizers" / "image"
 
 
 @pytest.mark.skipif(not (SHIPPED / "config.json").is_file(), reason="no shipped image codec")

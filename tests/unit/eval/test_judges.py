@@ -24,7 +24,7 @@ from tmt.eval.image_judge import ImageJudge, ImageJudgeConfig, ImageJudgeNet
 from tmt.eval.speech_judge import SpeechJudge, word_error_rate
 from tmt.train.codecs.judge import train_image_judge
 
-SHIPPED_IMAGE_JUDGE = Path(__file__).resolve().parents[2] / "checkpoints" / "judges" / "image"
+SHIPPED_IMAGE_JUDGE = Path(__file__).resolve().parents[3] / "checkpoints" / "judges" / "image"
 
 
 @pytest.fixture(scope="module")

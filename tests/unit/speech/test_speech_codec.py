@@ -15,7 +15,7 @@ from tmt.speech.quantizer import KMeansQuantizer
 from tmt.speech.tokenizer import SpeechTokenizer
 from tmt.speech.unit_mel import UnitMelConfig, UnitMelModel, UnitMelVocoder
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture(scope="module")
