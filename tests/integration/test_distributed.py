@@ -10,10 +10,13 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file
 
+# the workers import this checkout's tmt, whatever the environment has installed
+REPO = str(Path(__file__).resolve().parents[2])
+
 
 def test_two_process_ddp_ranks_end_identical(tmp_path):
     worker = Path(__file__).with_name("ddp_worker.py")
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": REPO}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
            "--standalone", str(worker), str(tmp_path)]
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
@@ -39,7 +42,7 @@ def test_two_process_ddp_step_has_the_single_process_gradient(tmp_path):
     from tmt.train.loop import Trainer
 
     worker = Path(__file__).with_name("ddp_worker.py")
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": REPO}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
            "--standalone", str(worker), str(tmp_path), "grads"]
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)

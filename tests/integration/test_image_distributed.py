@@ -12,7 +12,8 @@ from safetensors.torch import load_file
 from tmt.image.codec import ImageCodec
 
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--standalone"]
-ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
+# the workers import this checkout's tmt, whatever the environment has installed
+ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
 
 
 def test_ranks_stay_identical_through_dead_code_restarts(tmp_path: Path) -> None:

@@ -92,3 +92,49 @@ def test_a_missing_corpus_is_one_line_and_exit_2(trainer, tmp_path, capsys):
                  *extra.get(trainer, [])])
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1 and "nowhere" in err and "Traceback" not in err
+
+
+def _trainer_parsers() -> dict[str, object]:
+    from tmt.cli import build_parser
+
+    def sub(parser, name):
+        action = next(a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction")
+        return action.choices[name]
+
+    return dict(sub(sub(build_parser(), "codec"), "train")._actions[-1].choices)
+
+
+@pytest.mark.parametrize("trainer,options", [
+    ("speech-units", "tmt.train.codecs.speech_units:SpeechUnitsOptions"),
+    ("hubert", "tmt.train.codecs.hubert:HubertOptions"),
+    ("vocoder", "tmt.train.codecs.vocoder:VocoderOptions"),
+    ("hifigan", "tmt.train.codecs.hifigan:HifiganOptions"),
+    ("judge", "tmt.train.codecs.judge:JudgeOptions"),
+    ("unit-probe", "tmt.train.codecs.unit_probe:UnitProbeOptions"),
+    ("unit-bpe", "tmt.train.codecs.unit_bpe:UnitBpeOptions"),
+    ("image-semantic", "tmt.train.codecs.image_semantic:SemanticOptions"),
+    ("image", "tmt.train.codecs.image:ImageCodecOptions"),
+    ("image-refit", "tmt.train.codecs.image_refit:RefitOptions"),
+])
+def test_help_defaults_are_the_options_defaults(trainer, options):
+    # the CLI writes the defaults out (so that `tmt --help` imports no torch): they must agree
+    import dataclasses
+    import importlib
+    from pathlib import Path
+
+    module, name = options.split(":")
+    cls = getattr(importlib.import_module(module), name)
+    parser = _trainer_parsers()[trainer]
+    defaults = {f.name: f.default if f.default is not dataclasses.MISSING else f.default_factory()
+                for f in dataclasses.fields(cls)
+                if f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING}
+    train = defaults.pop("train", None)
+    if train is not None:  # the step options nested in the image runs
+        defaults.update({k: v for k, v in dataclasses.asdict(train).items()
+                         if parser.get_default(k) is not None and k not in ("bf16", "compile")})
+    defaults.pop("override", None)  # JSON on the command line, a dict in the options
+    for key, value in defaults.items():
+        given = parser.get_default(key)
+        if isinstance(value, Path):
+            given = Path(given)
+        assert given == value, f"{trainer} --{key.replace('_', '-')}: CLI {given!r}, options {value!r}"

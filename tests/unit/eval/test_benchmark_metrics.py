@@ -87,7 +87,7 @@ def test_caption_metric_errors():
 
 
 def test_cli_metric_names_match():
-    from tmt.cli import CAPTION_METRIC_NAMES
+    from tmt.cli.eval import CAPTION_METRIC_NAMES
 
     assert tuple(CAPTION_METRIC_NAMES) == CAPTION_METRICS
 
