@@ -17,9 +17,9 @@ import torch
 from PIL import Image
 
 from tmt.image.codec import ImageCodec
-from tmt.image.dataset import load_images_uint8, read_manifest, to_unit_range
-from tmt.image.io import tensor_to_image
+from tmt.image.io import tensor_to_image, to_unit_range
 from tmt.image.metrics import codebook_usage, psnr
+from tmt.train.codecs.image_data import image_records, load_images_uint8
 
 
 def reconstruct(
@@ -87,7 +87,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
 
     codec = ImageCodec.load(args.codec, device=args.device)
-    records = read_manifest(args.corpus, (args.split,))[: args.limit]
+    records = image_records(args.corpus, (args.split,))[: args.limit]
     images = load_images_uint8(args.corpus, records, codec.image_size)
     print(
         f"codec {args.codec}: {sum(p.numel() for p in codec.parameters()) / 1e6:.2f} M parameters, codebook {codec.vocab_size}"
@@ -125,9 +125,9 @@ def main() -> None:
 
     n = min(args.speed_images, len(originals))
     sample = originals[:n]
-    codec.encode_batch(sample[:8])  # warm-up
+    codec.encode_ids(sample[:8])  # warm-up
     t = time.perf_counter()
-    sample_ids = codec.encode_batch(sample)
+    sample_ids = codec.encode_ids(sample)
     encode_s = time.perf_counter() - t
     codec.decode_batch(sample_ids[:8])
     t = time.perf_counter()

@@ -1,7 +1,7 @@
 """Stage 2 of the image codec as one 2-thread process against two 1-thread torchrun processes
 (each stepping on half of every batch), from the same codec, for the same steps.
 
-Both run the recipe's command (``python -m tmt.image.train --freeze-encoder``, cached trunk
+Both run the recipe's command (``tmt codec train image --freeze-encoder``, cached trunk
 features) and the seconds are its ``train_seconds`` (the steps, their validation and checkpoints;
 not the start-up or the trunk features), so the ratio is the recipe's. The two runs follow each
 other, nothing else should run beside them.
@@ -47,7 +47,7 @@ def main() -> None:
                                                  "--standalone", "--nproc-per-node", "2", "-m"]),
         ):
             out = Path(scratch) / name.replace(" ", "-").replace(",", "")
-            command = [*launcher, "tmt.image.train", "--corpus", args.corpus, "--init", args.init,
+            command = [*launcher, "tmt", "codec", "train", "image", "--corpus", args.corpus, "--init", args.init,
                        "--freeze-encoder", "--perceptual-weight", "1.0", "--out", str(out),
                        "--work", f"{out}-train", "--image-cache", args.image_cache,
                        "--steps", str(args.steps), "--batch-size", str(args.batch_size),

@@ -2,9 +2,9 @@
 against the trunk's feature maps computed once per image (``trunk_features``), and the latter
 with the step's forward and loss compiled (``--compile``, :mod:`tmt.compiling`).
 
-Stage 2 (``python -m tmt.image.train --freeze-encoder --perceptual-weight W``) runs the frozen
+Stage 2 (``tmt codec train image --freeze-encoder --perceptual-weight W``) runs the frozen
 CNN trunk twice per batch on the same images: in the encoder and for the perceptual loss's
-reference; the decoder refit (``python -m tmt.image.refit_decoder``) once, for the reference.
+reference; the decoder refit (``tmt codec train image-refit``) once, for the reference.
 All three compute the same step (tests/unit/test_image_semantic.py, tests/unit/test_compiling.py);
 the cache costs one trunk pass over the training images and compiling about a minute per
 trainer, both printed below. The ways take turns step by step, from the same codec and batches,
@@ -25,11 +25,12 @@ from collections.abc import Callable
 
 import torch
 
-from tmt.image.alignment import trunk_features
 from tmt.image.codec import ImageCodec
-from tmt.image.dataset import to_unit_range
-from tmt.image.refit_decoder import DecoderTrainer, image_ids
-from tmt.image.train import Trainer, TrainOptions, batch_indices
+from tmt.image.io import to_unit_range
+from tmt.train.codecs.image_alignment import trunk_features
+from tmt.train.codecs.image_refit import DecoderTrainer, image_ids
+from tmt.train.codecs.image_steps import Trainer, TrainOptions
+from tmt.train.sampling import batch_indices
 
 
 def timed(step: Callable[..., object], *args: object) -> float:
@@ -65,7 +66,7 @@ def main() -> None:
     times: dict[str, list[float]] = {f"{t} {w}": [] for t in ("stage 2", "refit") for w in ways}
     compile_seconds: dict[str, float] = {}
     for step in range(args.steps + 1):  # step 0 warms up (and compiles), untimed
-        index = batch_indices(n, args.batch_size, 0, step)
+        index = batch_indices(n, args.batch_size, step, 0)
         batch = to_unit_range(images[index])
         for way in ways:
             given = None if way == "trunk" else features[index]

@@ -19,10 +19,10 @@ import numpy as np
 import torch
 
 from tmt.speech.audio import load_audio
-from tmt.speech.corpus import read_manifest
 from tmt.speech.features import HubertFeatures
 from tmt.speech.quantizer import KMeansQuantizer, time_fit_and_assign
 from tmt.speech.tokenizer import SpeechTokenizer
+from tmt.train.codecs.speech_data import read_manifest
 
 
 def main() -> None:

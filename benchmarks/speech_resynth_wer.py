@@ -21,7 +21,7 @@ import torch
 from tmt.eval.speech_judge import SpeechJudge, word_error_rate
 from tmt.speech.audio import load_audio, save_audio
 from tmt.speech.codec import SpeechCodec
-from tmt.speech.corpus import read_manifest
+from tmt.train.codecs.speech_data import read_manifest
 
 
 def main() -> None:

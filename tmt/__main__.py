@@ -1,3 +1,5 @@
+"""`python -m tmt`: the `tmt` console script."""
+
 from tmt.cli import main
 
 raise SystemExit(main())

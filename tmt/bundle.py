@@ -22,7 +22,7 @@ from typing import Any
 import torch
 
 from tmt.errors import TmtError
-from tmt.modality import Codec, Modality
+from tmt.modality import MODALITIES, Codec, Modality
 from tmt.translator.generate import DecodingOptions, generate
 from tmt.translator.model import Translator, check_modalities
 
@@ -32,22 +32,25 @@ CHECKPOINTS = REPO_ROOT / "checkpoints"
 DEFAULT_MODEL = "shapes"
 
 
+CODECS = {
+    Modality.SPEECH: ("tmt.speech.codec", "SpeechCodec"),
+    Modality.IMAGE: ("tmt.image.codec", "ImageCodec"),
+    Modality.TEXT: ("tmt.text.tokenizer", "TextTokenizer"),
+}
+"""The codec class of each modality, as (module, name): imported when first needed, so that a
+text-only request never imports the image codec's diffusers."""
+
+
 def load_codec(modality: Modality, directory: str | Path, device: str | torch.device = "cpu") -> Codec:
-    """Load one codec directory by modality."""
+    """Load one codec directory through the :class:`Codec` protocol, its modules on ``device``."""
+    import importlib
+
     directory = Path(directory)
     if not directory.is_dir():
         raise TmtError(f"{modality.value} codec directory not found: {directory}")
-    if modality is Modality.TEXT:
-        from tmt.text import TextTokenizer
-
-        return TextTokenizer.load(directory)
-    if modality is Modality.SPEECH:
-        from tmt.speech.codec import SpeechCodec
-
-        return SpeechCodec.load(directory)
-    from tmt.image.codec import ImageCodec
-
-    return ImageCodec.load(directory, device=device).eval()
+    module, name = CODECS[modality]
+    codec_class: type[Codec] = getattr(importlib.import_module(module), name)
+    return codec_class.load(directory, device)
 
 
 @dataclass
@@ -183,6 +186,28 @@ def write_bundle(
     return directory
 
 
+def pack_bundle(
+    translator_dir: str | Path,
+    out: str | Path,
+    *,
+    codecs_root: str | Path | None = None,
+    name: str | None = None,
+    decoding: dict[str, Any] | None = None,
+) -> Bundle:
+    """Write a bundle of a trained translator and the codec directories under ``codecs_root``
+    (default: the repo's ``tokenizers/``), checked: the decoding settings are valid, and each
+    codec's vocabulary matches the translator's. Returns the bundle, loaded back."""
+    translator = Translator.load(translator_dir)
+    root = Path(codecs_root) if codecs_root else REPO_ROOT / "tokenizers"
+    dirs = {m: root / m.value for m in MODALITIES if (root / m.value).is_dir()}
+    DecodingOptions(**(decoding or {}))  # refuses a bad value before anything is written
+    path = write_bundle(out, translator, dirs, name=name or Path(out).name, decoding=decoding)
+    bundle = Bundle.load(path)
+    for m in dirs:
+        bundle.codec(m)  # checks each codec's vocabulary against the translator's
+    return bundle
+
+
 def available_models() -> list[dict[str, Any]]:
     """Installed bundles under ``checkpoints/`` with their parameter counts."""
     out = []
@@ -211,4 +236,4 @@ def _count_parameters(weights: Path) -> int:
         return sum(math.prod(f.get_slice(key).get_shape()) for key in f.keys())
 
 
-__all__ = ["Bundle", "Translation", "available_models", "load_codec", "write_bundle"]
+__all__ = ["Bundle", "Translation", "available_models", "load_codec", "pack_bundle", "write_bundle"]

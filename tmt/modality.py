@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, Self, runtime_checkable
 
 import torch
 
@@ -55,17 +56,28 @@ class Codec(Protocol):
     """A tokenizer/detokenizer pair for one modality.
 
     ``encode`` turns raw input (a path, a waveform, an image, a string) into a 1-D
-    ``LongTensor`` of ids in ``[0, vocab_size)``; ``decode`` turns such ids back into
-    raw output (a waveform, an image, a string).
+    ``LongTensor`` of ids in ``[0, vocab_size)``; ``encode_batch`` does the same for a list (a
+    list of such tensors, whatever the modality); ``decode`` turns ids back into raw output (a
+    waveform, an image, a string). ``load`` rebuilds a codec that ``save`` wrote, with its
+    modules on ``device``; ``native_size`` is the raw side's fixed size: the sample rate of
+    speech (Hz), the side of an image (pixels), None for text.
     """
 
     modality: Modality
 
+    @classmethod
+    def load(cls, directory: str | Path, device: str | torch.device = "cpu") -> Self: ...
+
+    def save(self, directory: str | Path) -> None: ...
+
     @property
     def vocab_size(self) -> int: ...
 
+    @property
+    def native_size(self) -> int | None: ...
+
     def encode(self, raw: Any) -> torch.Tensor: ...
 
-    def decode(self, ids: torch.Tensor) -> Any: ...
+    def encode_batch(self, raws: Sequence[Any]) -> list[torch.Tensor]: ...
 
-    def save(self, directory: str | Path) -> None: ...
+    def decode(self, ids: torch.Tensor) -> Any: ...

@@ -39,13 +39,13 @@ corpus() {  # tmt-shapes, 20k examples
 
 judge() {  # the image judge (ground-truth train images only)
   [ -f checkpoints/judges/image/model.safetensors ] || \
-    $PY -m tmt.eval.image_judge_train --corpus "$CORPUS" --out checkpoints/judges/image --seed 0
+    $TMT codec train judge --corpus "$CORPUS" --out checkpoints/judges/image --seed 0
 }
 
 speech-tokenizer() {  # k-means speech units
   [ -f tokenizers/speech/config.json ] && return
   # (--examples 3994: the shipped tokenizer was fitted while the corpus was being written)
-  [ -f work/speech/tokenizer/config.json ] || $PY -m tmt.speech.fit_tokenizer --corpus "$CORPUS" \
+  [ -f work/speech/tokenizer/config.json ] || $TMT codec train speech-units --corpus "$CORPUS" \
     --features mfcc --out work/speech/tokenizer --examples 3994 --seed 0
 }
 
@@ -61,7 +61,7 @@ image-codec() {
   # on 2 threads and 1.27-1.32x on 1, benchmarks/image_train_step.py). A finished run is skipped.
   [ -f "$IMAGE_OUT/config.json" ] && return
   local w=$IMAGE_WORK t=$IMAGE_THREADS
-  [ -f "$w/image-encoder/config.json" ] || $PY -m tmt.image.semantic --corpus "$CORPUS" \
+  [ -f "$w/image-encoder/config.json" ] || $TMT codec train image-semantic --corpus "$CORPUS" \
     --out "$w/image-encoder" --work "$w/image-encoder-train" \
     --image-cache "$w/image-cache" --override '{"local_queries": true}' --steps 800 \
     --threads "$t" --bf16 auto --seed 0
@@ -75,7 +75,7 @@ image-codec() {
     threads=1
   fi
   stage2() {  # INIT OUT LR PERCEPTUAL
-    [ -f "$2/config.json" ] || "${launch[@]}" tmt.image.train --corpus "$CORPUS" --init "$1" \
+    [ -f "$2/config.json" ] || "${launch[@]}" tmt codec train image --corpus "$CORPUS" --init "$1" \
       --freeze-encoder --perceptual-weight "$4" --out "$2" --work "$2-train" \
       --image-cache "$w/image-cache" --steps 2500 --batch-size 32 --lr "$3" \
       --threads "$threads" --bf16 auto --compile auto --seed 0
@@ -89,7 +89,7 @@ decoders() {  # the image codec's pixel decoder (refit) and the speech vocoder, 
   local w=$IMAGE_WORK pids=()
   if [ ! -f "$IMAGE_OUT/config.json" ]; then
     # the pixel decoder alone, on the frozen codes of image-codec-2c
-    ( [ -f "$w/image-codec-2d/config.json" ] || OMP_NUM_THREADS=1 $PY -m tmt.image.refit_decoder \
+    ( [ -f "$w/image-codec-2d/config.json" ] || OMP_NUM_THREADS=1 $TMT codec train image-refit \
         --codec "$w/image-codec-2c" --corpus "$CORPUS" --out "$w/image-codec-2d" \
         --work "$w/image-codec-2d-train" --image-cache "$w/image-cache" --steps 3000 --lr 3e-4 \
         --perceptual-weight 1.0 --threads 1 --bf16 auto --compile auto --seed 0
@@ -97,7 +97,7 @@ decoders() {  # the image codec's pixel decoder (refit) and the speech vocoder, 
     pids+=($!)
   fi
   if [ ! -f tokenizers/speech/config.json ]; then
-    OMP_NUM_THREADS=1 $PY -m tmt.speech.train_vocoder --corpus "$CORPUS" \
+    OMP_NUM_THREADS=1 $TMT codec train vocoder --corpus "$CORPUS" \
       --tokenizer work/speech/tokenizer --out work/speech/vocoder --codec-out tokenizers/speech \
       --steps 1500 --max-utterances 8000 --seed 0 &
     pids+=($!)

@@ -13,7 +13,7 @@ from tmt.train.distributed import Dist
 from tmt.train.loop import Trainer
 from tmt.translator.checkpoint import translator_state
 
-sys.path.insert(0, str(__import__("pathlib").Path(__file__).parents[1] / "unit"))
+sys.path.insert(0, str(__import__("pathlib").Path(__file__).parents[1] / "unit" / "train"))
 from test_train import MICRO, VOCAB, concepts  # noqa: E402
 
 out, mode = sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else "train"

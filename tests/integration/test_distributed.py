@@ -10,10 +10,13 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file
 
+# the workers import this checkout's tmt, whatever the environment has installed
+REPO = str(Path(__file__).resolve().parents[2])
+
 
 def test_two_process_ddp_ranks_end_identical(tmp_path):
     worker = Path(__file__).with_name("ddp_worker.py")
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": REPO}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
            "--standalone", str(worker), str(tmp_path)]
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
@@ -32,14 +35,14 @@ def test_two_process_ddp_step_has_the_single_process_gradient(tmp_path):
     """Two ranks of 4 examples each compute the gradient of one process on the same 8: each
     direction's loss is the mean over the whole batch's target tokens, not over a rank's. The
     validation losses, each rank computing some of the batches, are one process's."""
-    sys.path.insert(0, str(Path(__file__).parents[1] / "unit"))
+    sys.path.insert(0, str(Path(__file__).parents[1] / "unit" / "train"))
     from test_train import MICRO, VOCAB, concepts
 
     from tmt.train.config import TrainConfig
     from tmt.train.loop import Trainer
 
     worker = Path(__file__).with_name("ddp_worker.py")
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": REPO}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
            "--standalone", str(worker), str(tmp_path), "grads"]
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)

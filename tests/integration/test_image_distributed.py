@@ -12,7 +12,8 @@ from safetensors.torch import load_file
 from tmt.image.codec import ImageCodec
 
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--standalone"]
-ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
+# the workers import this checkout's tmt, whatever the environment has installed
+ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
 
 
 def test_ranks_stay_identical_through_dead_code_restarts(tmp_path: Path) -> None:
@@ -32,12 +33,13 @@ def test_ranks_stay_identical_through_dead_code_restarts(tmp_path: Path) -> None
 
 def test_cli_under_torchrun_saves_one_codec(tmp_path: Path) -> None:
     sys.path.insert(0, str(Path(__file__).parents[1] / "unit"))
+    sys.path.insert(0, str(Path(__file__).parents[1] / "unit" / "train" / "codecs"))
     from test_compiling import SMALL
     from test_image_train import tiny_corpus
 
     corpus = tiny_corpus(tmp_path / "corpus")
     override = {k: v for k, v in SMALL.items() if k != "image_size"}
-    cmd = [*TORCHRUN, "-m", "tmt.image.train", "--corpus", str(corpus), "--out",
+    cmd = [*TORCHRUN, "-m", "tmt", "codec", "train", "image", "--corpus", str(corpus), "--out",
            str(tmp_path / "out"), "--work", str(tmp_path / "work"), "--override", json.dumps(override),
            "--steps", "3", "--batch-size", "4", "--threads", "1", "--eval-every", "2",
            "--freeze-encoder", "--perceptual-weight", "0.5"]  # the recipe's stage 2: no BatchNorm trains

@@ -11,11 +11,11 @@ from test_image_semantic import SMALL as SEMANTIC_SMALL
 
 from tmt import compiling
 from tmt.errors import TmtError
-from tmt.image.alignment import trunk_features
 from tmt.image.codec import ImageCodec
 from tmt.image.config import ImageCodecConfig
-from tmt.image.refit_decoder import DecoderTrainer
-from tmt.image.train import Trainer, TrainOptions
+from tmt.train.codecs.image_alignment import trunk_features
+from tmt.train.codecs.image_refit import DecoderTrainer
+from tmt.train.codecs.image_steps import Trainer, TrainOptions
 
 SMALL = {**SEMANTIC_SMALL, "image_size": 16}  # the stage tests' small CNN codec, 16x16 images
 

@@ -1,6 +1,6 @@
 """The image judge: a small CNN that reads a tmt-shapes scene's attributes from a picture.
 
-It is trained only on ground-truth training images (:mod:`tmt.eval.image_judge_train`) and
+It is trained only on ground-truth training images (:mod:`tmt.train.codecs.judge`) and
 scores text→image and speech→image output: our offline stand-in for the paper's CLIP score.
 Two-object scenes are predicted in canonical orientation (``above`` / ``to the left of``,
 first object = top / left one); :func:`tmt.data.shapes_world.compare_records` compares

@@ -1,6 +1,6 @@
 """Measure the three tmt-shapes judges on a corpus's ground-truth held-out data.
 
-    python -m tmt.eval.judge_report --corpus work/shapes-20k --image-judge checkpoints/judges/image
+    tmt judge-report --corpus work/shapes-20k --image-judge checkpoints/judges/image
 
 Prints the image judge's per-attribute accuracy on the test and compositional images, the
 speech judge's WER per voice on the test audio, and the text parser's accuracy on every
@@ -9,16 +9,18 @@ reference caption of the test split.
 
 from __future__ import annotations
 
-import argparse
 import time
 from collections import defaultdict
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from tmt.cli_help import HelpFormatter
 from tmt.data.shapes import ShapesExample, read_corpus
 from tmt.data.shapes_tts import read_wav
 from tmt.data.shapes_world import attribute_accuracy, parse_caption
 from tmt.eval.speech_judge import SpeechJudge, word_error_rate
+
+if TYPE_CHECKING:
+    from tmt.eval.image_judge import ImageJudge
 
 
 def _fmt(acc: dict[str, float]) -> str:
@@ -28,9 +30,19 @@ def _fmt(acc: dict[str, float]) -> str:
 def image_judge_report(judge_dir: str | Path, examples: list[ShapesExample]) -> dict[str, float]:
     """Per-attribute accuracy of the image judge on the examples' ground-truth images."""
     from tmt.eval.image_judge import ImageJudge
-    from tmt.eval.image_judge_train import evaluate
 
-    return evaluate(ImageJudge.load(judge_dir), examples)
+    return judge_accuracy(ImageJudge.load(judge_dir), examples)
+
+
+def judge_accuracy(judge: ImageJudge, examples: list[ShapesExample]) -> dict[str, float]:
+    """Per-attribute accuracy of ``judge`` on the examples' ground-truth images."""
+    from PIL import Image
+
+    images = []
+    for ex in examples:
+        with Image.open(ex.image) as im:
+            images.append(im.convert("RGB"))
+    return attribute_accuracy(judge.predict(images), [ex.attributes for ex in examples])
 
 
 def speech_judge_report(
@@ -60,36 +72,29 @@ def text_parser_report(examples: list[ShapesExample]) -> dict[str, float]:
     return attribute_accuracy(preds, gold)
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=HelpFormatter
-    )
-    parser.add_argument("--corpus", required=True)
-    parser.add_argument("--image-judge", default="checkpoints/judges/image")
-    parser.add_argument("--split", default="test", help="split for speech and text figures")
-    parser.add_argument("--max-per-voice", type=int, default=None)
-    args = parser.parse_args(argv)
-
+def print_judge_report(
+    corpus: str | Path, *, image_judge: str | Path = "checkpoints/judges/image",
+    split: str = "test", max_per_voice: int | None = None,
+) -> None:
+    """Print the three judges' figures on the corpus's ground-truth held-out data (see the
+    module docstring)."""
     import torch
 
     torch.set_num_threads(1)
-    examples = read_corpus(args.corpus, args.split)
-    print(f"corpus {args.corpus}, {args.split}: {len(examples)} examples")
-    for split in ("test", "compositional"):
-        held = read_corpus(args.corpus, split)
+    examples = read_corpus(corpus, split)
+    print(f"corpus {corpus}, {split}: {len(examples)} examples")
+    for held_split in ("test", "compositional"):
+        held = read_corpus(corpus, held_split)
         start = time.time()
-        acc = image_judge_report(args.image_judge, held)
-        print(f"image judge, {split} ({len(held)} images): {_fmt(acc)} "
+        acc = image_judge_report(image_judge, held)
+        print(f"image judge, {held_split} ({len(held)} images): {_fmt(acc)} "
               f"[{time.time() - start:.0f} s]")
-    print(f"text parser, {args.split} captions: {_fmt(text_parser_report(examples))}")
+    print(f"text parser, {split} captions: {_fmt(text_parser_report(examples))}")
     start = time.time()
     wer = speech_judge_report(
-        Path(args.corpus) / "grammar.jsgf", examples, max_per_voice=args.max_per_voice
+        Path(corpus) / "grammar.jsgf", examples, max_per_voice=max_per_voice
     )
-    print(f"speech judge WER per voice, {args.split} audio [{time.time() - start:.0f} s]:")
+    print(f"speech judge WER per voice, {split} audio [{time.time() - start:.0f} s]:")
     for voice, (value, n) in wer.items():
         print(f"  {voice:24s} {100 * value:6.2f}%  ({n} utterances)")
 
-
-if __name__ == "__main__":
-    main()

@@ -49,8 +49,8 @@ class CodecOutput:
 class ImageCodec(nn.Module):
     """Image ↔ ``num_queries`` (32) ids in ``[0, codebook_size)``.
 
-    ``encode``/``decode`` implement :class:`tmt.modality.Codec`; ``encode_batch``/``decode_batch``
-    do the same for lists. ``forward`` is the training pass on pixel tensors in [-1, 1].
+    ``load``/``save``/``encode``/``encode_batch``/``decode`` implement :class:`tmt.modality.Codec`;
+    ``encode_ids``/``decode_batch`` are the batched tensor forms ((B, 32) ids). ``forward`` is the training pass on pixel tensors in [-1, 1].
     """
 
     modality = Modality.IMAGE
@@ -119,8 +119,17 @@ class ImageCodec(nn.Module):
         """Any image source → (3, S, S) float tensor in [-1, 1]."""
         return image_to_tensor(load_image(raw, self.image_size))
 
+    @property
+    def native_size(self) -> int:
+        """The side (pixels) of the square images the codec reads and writes."""
+        return self.image_size
+
+    def encode_batch(self, images: Sequence[ImageSource]) -> list[torch.Tensor]:
+        """Images (paths, bytes or PIL images) → one LongTensor (32,) of ids each, on the CPU."""
+        return list(self.encode_ids(images).unbind())
+
     @torch.inference_mode()
-    def encode_batch(self, images: Sequence[ImageSource], batch_size: int = 64) -> torch.Tensor:
+    def encode_ids(self, images: Sequence[ImageSource], batch_size: int = 64) -> torch.Tensor:
         """Images (paths, bytes or PIL images) → LongTensor (B, 32) of ids, on the CPU."""
         if len(images) == 0:
             return torch.empty(0, self.num_tokens, dtype=torch.long)
@@ -135,7 +144,7 @@ class ImageCodec(nn.Module):
 
     def encode(self, raw: ImageSource) -> torch.Tensor:
         """One image (path, bytes or PIL image) → LongTensor (32,) of ids in [0, vocab_size)."""
-        return self.encode_batch([raw])[0]
+        return self.encode_ids([raw])[0]
 
     def _check_ids(self, ids: Any) -> torch.Tensor:
         ids = torch.as_tensor(ids)

@@ -92,3 +92,8 @@ def tensor_to_image(pixels: torch.Tensor) -> Image.Image:
     """Float tensor (3, H, W) in [-1, 1] (values outside are clipped) → RGB PIL image."""
     array = pixels.detach().float().clamp(-1.0, 1.0).add(1.0).mul(127.5).round()
     return Image.fromarray(array.to(torch.uint8).permute(1, 2, 0).cpu().numpy(), mode="RGB")
+
+
+def to_unit_range(images: torch.Tensor) -> torch.Tensor:
+    """uint8 (B, 3, H, W) → float in [-1, 1] (the codec's pixel range)."""
+    return images.float().div(127.5).sub(1.0)

@@ -148,7 +148,7 @@ class ConvEncoder(nn.Module):
     norm, which would erase an image's flat colours) and ReLU; a last 3×3 conv at the lowest
     resolution gives a receptive field as wide as a large object. Unlike the small ViT, it learns
     object shape within a few hundred steps of caption supervision (see
-    :mod:`tmt.image.semantic`)."""
+    :mod:`tmt.train.codecs.image_semantic`)."""
 
     def __init__(self, cfg: ImageCodecConfig) -> None:
         super().__init__()
@@ -172,7 +172,7 @@ class ConvEncoder(nn.Module):
 
     def forward(self, pixels: torch.Tensor, features: torch.Tensor | None = None) -> torch.Tensor:
         """``features``: the trunk's :meth:`feature_map` of ``pixels`` when already known (a
-        frozen trunk's, computed once per image: :func:`tmt.image.alignment.trunk_features`)."""
+        frozen trunk's, computed once per image: :func:`tmt.train.codecs.image_alignment.trunk_features`)."""
         if features is None:
             features = self.feature_map(pixels)
         cells = features.flatten(2).transpose(1, 2)  # (B, side², C)

@@ -17,6 +17,7 @@ directory::
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol
 
@@ -92,12 +93,17 @@ class SpeechCodec:
     def sample_rate(self) -> int:
         return self.tokenizer.sample_rate
 
+    @property
+    def native_size(self) -> int:
+        """The sample rate (Hz) of the audio the codec reads and writes."""
+        return self.sample_rate
+
     def encode(self, raw: AudioInput) -> torch.Tensor:
         """Audio (path, bytes, or 16 kHz float array) → 1-D LongTensor of deduplicated units
         (of pieces, with BPE)."""
         return self.encode_batch([raw])[0]
 
-    def encode_batch(self, raws: list[AudioInput]) -> list[torch.Tensor]:
+    def encode_batch(self, raws: Sequence[AudioInput]) -> list[torch.Tensor]:
         if self.normalizer is not None:
             units = self.normalizer.encode_batch([torch.from_numpy(as_wave(r)) for r in raws])
         else:
@@ -124,8 +130,12 @@ class SpeechCodec:
         (out / "config.json").write_text(json.dumps(cfg, indent=2) + "\n")
 
     @classmethod
-    def load(cls, directory: str | Path | None = None) -> SpeechCodec:
-        """Load a codec directory written by :meth:`save` (default: ``tokenizers/speech``)."""
+    def load(
+        cls, directory: str | Path | None = None, device: str | torch.device = "cpu"
+    ) -> SpeechCodec:
+        """Load a codec directory written by :meth:`save` (default: ``tokenizers/speech``); the
+        tokenizer's features (and a CodeHiFiGAN vocoder) run on ``device``, the units→mel
+        vocoder's Griffin-Lim on the CPU."""
         path = Path(directory) if directory is not None else DEFAULT_DIR
         cfg_path = path / "config.json"
         if not cfg_path.exists():
@@ -137,9 +147,10 @@ class SpeechCodec:
         if vocoder_cls is None:
             raise TmtError(f"unknown vocoder {cfg.get('vocoder')!r} in {cfg_path}")
         bpe = UnitBPE.load(path / "bpe.json") if cfg.get("bpe") else None
-        normalizer = UnitNormalizer.load(path / "normalizer") if cfg.get("normalizer") else None
-        codec = cls(SpeechTokenizer.load(path / "tokenizer"), vocoder_cls.load(path / "vocoder"), bpe,
-                    normalizer)
+        vocoder = (CodeHiFiGANVocoder.load(path / "vocoder", device) if vocoder_cls is CodeHiFiGANVocoder
+                   else UnitMelVocoder.load(path / "vocoder"))
+        normalizer = UnitNormalizer.load(path / "normalizer", device) if cfg.get("normalizer") else None
+        codec = cls(SpeechTokenizer.load(path / "tokenizer", device), vocoder, bpe, normalizer)
         if "vocab_size" in cfg and cfg["vocab_size"] != codec.vocab_size:
             raise TmtError(f"{cfg_path} says {cfg['vocab_size']} ids, the codec has {codec.vocab_size}")
         return codec

@@ -6,7 +6,7 @@ frame at 16 kHz) each followed by multi-receptive-field residual blocks, conv_po
 
 Real fairseq checkpoints enter through :func:`tmt.speech.interop.load_fairseq_code_hifigan`;
 this module only knows its own parameter names. Training parts (discriminators, losses) live
-in :mod:`tmt.speech.hifigan_train`.
+in :mod:`tmt.train.codecs.hifigan`.
 """
 
 from __future__ import annotations

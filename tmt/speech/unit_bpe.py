@@ -11,7 +11,7 @@ Pieces ``base_size .. base_size + len(merges) - 1`` are the merges in the order 
 learned. Encoding replays them in that order, which gives the learned segmentation. Ties between
 equally frequent pairs go to the smaller pair ``(a, b)``: the merges depend only on the data.
 
-Learned and added to a speech codec by ``python -m tmt.speech.fit_bpe``.
+Learned and added to a speech codec by ``tmt codec train unit-bpe``.
 """
 
 from __future__ import annotations

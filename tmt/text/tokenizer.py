@@ -118,8 +118,9 @@ class TextTokenizer:
         return cls(SentencePieceBackend.from_path(path))
 
     @classmethod
-    def load(cls, directory: str | Path) -> TextTokenizer:
-        """Load a directory written by :meth:`save` (``config.json`` + vocabulary/model file)."""
+    def load(cls, directory: str | Path, device: str | torch.device = "cpu") -> TextTokenizer:
+        """Load a directory written by :meth:`save` (``config.json`` + vocabulary/model file).
+        ``device`` is accepted for the codec protocol: a text tokenizer has no tensors to move."""
         directory = Path(directory)
         try:
             raw = json.loads((directory / CONFIG_FILE).read_text(encoding="utf-8"))
@@ -177,6 +178,11 @@ class TextTokenizer:
         return self._backend.vocab_size
 
     @property
+    def native_size(self) -> None:
+        """Text has no fixed raw size (the codec protocol's sample rate / image side)."""
+        return None
+
+    @property
     def special_ids(self) -> dict[str, int]:
         """Role -> id of the special tokens this vocabulary has: ``pad``, ``unk``, ``cls``,
         ``sep``, ``mask`` ([PAD] [UNK] [CLS] [SEP] [MASK] for WordPiece; SentencePiece's
@@ -194,6 +200,10 @@ class TextTokenizer:
         if not normalized:
             raise TmtError(f"empty text (nothing left after normalization): {text[:40]!r}")
         return torch.tensor(self._backend.encode_ids(normalized), dtype=torch.long)
+
+    def encode_batch(self, texts: Sequence[str]) -> list[torch.Tensor]:
+        """:meth:`encode` of each text."""
+        return [self.encode(text) for text in texts]
 
     def decode(self, ids: torch.Tensor | Sequence[int]) -> str:
         """Join word-pieces back into a normalized string; special tokens are dropped."""

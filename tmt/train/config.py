@@ -82,7 +82,7 @@ class TrainConfig:
 
     speech_bpe: str | None = None
     """A unit-BPE file over the stores' speech units (``bpe.json`` of a speech codec from
-    ``python -m tmt.speech.fit_bpe``): the translator reads and writes its pieces, which the
+    ``tmt codec train unit-bpe``): the translator reads and writes its pieces, which the
     trainer cuts from the stored units as it goes (the stores keep units)."""
 
     speech_bpe_dropout: float = 0.0

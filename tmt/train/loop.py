@@ -10,10 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import math
-import random
-import signal
 import sys
-import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import nullcontext
@@ -29,14 +26,15 @@ from tqdm import tqdm
 from tmt import precision
 from tmt.data.pseudo import generated_modalities
 from tmt.errors import TmtError
+from tmt.files import save_torch
 from tmt.modality import DIRECTIONS, MODALITIES, Modality
 from tmt.speech.unit_bpe import UnitBPE
 from tmt.train.config import TrainConfig
 from tmt.train.distributed import Dist, local_device
-from tmt.translator.checkpoint import atomic_write
-from tmt.translator.config import TranslatorConfig, preset
-from tmt.translator.model import Example, SharedSourceBatch, Translator, available_directions
-from tmt.vocab import Vocabulary
+from tmt.train.run_state import StopRequest, rng_state, seed_everything, set_rng_state
+from tmt.train.sampling import batch_indices, mixed_batch_indices
+from tmt.train.start import build_translator, lr_lambda, make_optimizer
+from tmt.translator.model import Example, SharedSourceBatch, available_directions
 
 log = logging.getLogger(__name__)
 
@@ -60,37 +58,6 @@ def as_example(item: HasTokens | Mapping[Modality, Tensor]) -> Example:
     return out
 
 
-def batch_indices(num_examples: int, batch_size: int, step: int, seed: int, dist: Dist) -> list[int]:
-    """Example indices of ``step`` for this rank: a pure function of its arguments.
-
-    Each epoch is a fresh permutation (seeded by ``seed`` and the epoch); the global batch is
-    ``batch_size * world_size`` examples, of which each rank takes its contiguous share.
-    """
-    global_batch = batch_size * dist.world_size
-    per_epoch = max(1, num_examples // global_batch)
-    epoch, within = divmod(step, per_epoch)
-    perm = np.random.default_rng([seed, epoch]).permutation(num_examples)
-    start = within * global_batch + dist.rank * batch_size
-    return [int(i) for i in perm[start : start + batch_size] % num_examples]
-
-
-def mixed_batch_indices(
-    pools: tuple[np.ndarray, np.ndarray], ratio: float, batch_size: int, step: int, seed: int,
-    dist: Dist,
-) -> list[int]:
-    """Indices of ``step`` drawn ``1 - ratio`` from ``pools[0]`` (real examples) and ``ratio``
-    from ``pools[1]`` (pseudo ones), each pool cycling through its own seeded epochs; a pure
-    function of its arguments, as :func:`batch_indices`."""
-    real, pseudo = pools
-    n_pseudo = round(batch_size * ratio) if len(real) else batch_size
-    n_pseudo = min(n_pseudo, batch_size) if len(pseudo) else 0
-    out: list[int] = []
-    for pool, n, stream in ((real, batch_size - n_pseudo, 0), (pseudo, n_pseudo, 1)):
-        if n > 0:
-            out.extend(int(pool[i]) for i in batch_indices(len(pool), n, step, seed * 2 + stream, dist))
-    return out
-
-
 def group_by_direction(
     pairs: Sequence[tuple[Example, Direction]],
 ) -> list[list[tuple[Example, Direction]]]:
@@ -99,69 +66,6 @@ def group_by_direction(
     for pair in pairs:
         groups[pair[1]].append(pair)
     return [g for g in groups.values() if g]
-
-
-def lr_lambda(config: TrainConfig) -> Callable[[int], float]:
-    def factor(step: int) -> float:
-        if step < config.warmup_steps:
-            return (step + 1) / config.warmup_steps
-        span = max(1, config.max_steps - config.warmup_steps)
-        progress = min(1.0, (step - config.warmup_steps) / span)
-        cosine = 0.5 * (1.0 + math.cos(math.pi * progress))
-        return config.min_lr_ratio + (1.0 - config.min_lr_ratio) * cosine
-
-    return factor
-
-
-def make_optimizer(model: torch.nn.Module, config: TrainConfig) -> torch.optim.AdamW:
-    # No weight decay on biases, LayerNorms and 1-D tables (BERT's recipe).
-    decay: list[torch.nn.Parameter] = []
-    no_decay: list[torch.nn.Parameter] = []
-    for _, param in {id(p): (n, p) for n, p in model.named_parameters()}.values():
-        (decay if param.dim() >= 2 else no_decay).append(param)
-    return torch.optim.AdamW(
-        [
-            {"params": decay, "weight_decay": config.weight_decay},
-            {"params": no_decay, "weight_decay": 0.0},
-        ],
-        lr=config.lr,
-        betas=config.betas,
-    )
-
-
-def build_translator(config: TrainConfig, vocab_sizes: Mapping[str, int]) -> Translator:
-    """The model a run starts from: a preset, a BERT init, or a checkpoint to fine-tune."""
-    if config.init_from and config.image_embeddings_from:
-        raise TmtError("image_embeddings_from initialises a new model; init_from continues one")
-    if config.init_from:
-        translator = Translator.load(config.init_from)
-        expected = Vocabulary.from_sizes(vocab_sizes)
-        if translator.vocab != expected:
-            raise TmtError(
-                f"init_from {config.init_from} has vocabulary {translator.vocab} but the data "
-                f"needs {expected}"
-            )
-        return translator
-    if config.init_from_bert:
-        from tmt.translator.interop import config_from_bert, load_bert_weights, read_bert_checkpoint
-
-        bert_config, _ = read_bert_checkpoint(config.init_from_bert)
-        tconfig = config_from_bert(bert_config)
-    else:
-        tconfig = preset(config.preset)
-    tconfig = TranslatorConfig.from_dict({**tconfig.to_dict(), **config.model})
-    translator = Translator(tconfig, Vocabulary.from_sizes(vocab_sizes))
-    if config.init_from_bert:
-        load_bert_weights(translator, config.init_from_bert)
-    if config.image_embeddings_from:
-        from tmt.image.codec import ImageCodec
-
-        codec = ImageCodec.load(config.image_embeddings_from)
-        ids = torch.arange(codec.config.codebook_size)
-        translator.init_code_embeddings(
-            Modality.IMAGE, codec.quantizer.lookup(ids[None])[0], seed=config.seed
-        )
-    return translator
 
 
 @dataclass
@@ -219,7 +123,7 @@ class Trainer:
         self._pieces: dict[tuple[int, int], Tensor] = {}
         """(id of the data, example index) → its speech's learned pieces, cut once."""
         # Same initial weights on every rank: seed before building the model.
-        _seed_everything(config.seed)
+        seed_everything(config.seed)
         self.device = local_device(config.device, self.dist)
         loss_weights = config.direction_map("loss_weights")
         self.loss_weights = torch.tensor([float(loss_weights.get(d, 1.0)) for d in DIRECTIONS],
@@ -236,7 +140,7 @@ class Trainer:
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lr_lambda(config))
         self.step = 0
         # Dropout differs per rank (as in any DDP run); it is seeded so a run is reproducible.
-        _seed_everything(config.seed * 1000 + 1 + self.dist.rank)
+        seed_everything(config.seed * 1000 + 1 + self.dist.rank)
 
     # -- checkpoints ----------------------------------------------------------------------
 
@@ -252,10 +156,10 @@ class Trainer:
             "model": self.translator.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
-            "rng": _rng_state(),
+            "rng": rng_state(),
             "config": self.config.to_dict(),
         }
-        atomic_write(self.checkpoint_path(), lambda tmp: torch.save(state, tmp))
+        save_torch(state, self.checkpoint_path())
 
     def maybe_resume(self) -> bool:
         path = self.checkpoint_path()
@@ -273,9 +177,9 @@ class Trainer:
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         self.step = int(state["step"])
-        _set_rng_state(state["rng"])
+        set_rng_state(state["rng"])
         if self.dist.rank != 0:  # rank 0 saved its own dropout RNG; others re-derive theirs
-            _seed_everything(self.config.seed * 1000 + 1 + self.dist.rank + self.step)
+            seed_everything(self.config.seed * 1000 + 1 + self.dist.rank + self.step)
         log.info("resumed from %s at step %d", path, self.step)
         return True
 
@@ -292,11 +196,13 @@ class Trainer:
         """
         config = self.config
         if self.pools is None:
-            indices = batch_indices(len(self.train_data), config.batch_size, self.step, config.seed, self.dist)
+            indices = batch_indices(len(self.train_data), config.batch_size, self.step, config.seed,
+                                    rank=self.dist.rank, world_size=self.dist.world_size)
         else:
             assert config.pseudo_ratio is not None
             indices = mixed_batch_indices(self.pools, config.pseudo_ratio, config.batch_size,
-                                          self.step, config.seed, self.dist)
+                                          self.step, config.seed, rank=self.dist.rank,
+                                          world_size=self.dist.world_size)
         batches = [b.to(self.device) for b in self.passes(self.pairs(self.train_data, indices, self.step))]
         # each direction's loss is the mean over its target tokens in the whole batch (every
         # rank's share: DDP averages the ranks' gradients, so each rank's loss is scaled by the
@@ -472,7 +378,7 @@ class Trainer:
             total=config.max_steps, initial=self.step, desc="train", unit="step",
             disable=not self.dist.is_main, dynamic_ncols=True,
         )
-        stop = _StopRequest()
+        stop = StopRequest()
         try:
             while self.step < config.max_steps and not stop.requested:
                 loss, tokens = self.train_step()
@@ -535,37 +441,3 @@ def _pseudo_flags(data: Sequence[Any]) -> np.ndarray:
     if callable(flags):
         return np.asarray(flags(), dtype=bool)
     return np.array([bool(getattr(x, "pseudo", False)) for x in data], dtype=bool)
-
-
-class _StopRequest:
-    """SIGTERM (e.g. ``kill``, a cluster's preemption) asks the loop to stop after the current
-    step; the loop then writes a checkpoint. Ctrl-C raises KeyboardInterrupt as usual."""
-
-    def __init__(self) -> None:
-        self.requested = False
-        self._previous = None
-        if threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(signal.SIGTERM, self._handle)
-
-    def _handle(self, signum: int, frame: object) -> None:
-        self.requested = True
-
-    def restore(self) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGTERM, self._previous)
-            self._previous = None
-
-
-def _seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-
-
-def _rng_state() -> dict[str, Any]:
-    return {"torch": torch.get_rng_state(), "python": list(random.getstate()[1]), "pyver": random.getstate()[0]}
-
-
-def _set_rng_state(state: dict[str, Any]) -> None:
-    torch.set_rng_state(state["torch"])
-    random.setstate((state["pyver"], tuple(state["python"]), None))

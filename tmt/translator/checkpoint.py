@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
-from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from tmt.errors import TmtError
+from tmt.files import atomic_write
 from tmt.translator.config import TranslatorConfig
-from tmt.translator.model import Translator
 from tmt.vocab import Vocabulary
+
+if TYPE_CHECKING:  # the model imports this module to save and load itself
+    from torch import nn
+
+    from tmt.translator.model import Translator
 
 CONFIG = "config.json"
 VOCAB = "vocab.json"
@@ -25,25 +28,12 @@ _ALIASES = ("model.decoder_frontend.embed.weight", "model.final_proj.embed.weigh
 _SHARED = "model.encoder_frontend.embed.weight"
 
 
-def translator_state(translator: Translator) -> dict[str, torch.Tensor]:
+def translator_state(translator: nn.Module) -> dict[str, torch.Tensor]:
     """The state dict with the tied embedding stored once."""
     state = translator.state_dict()
     for key in _ALIASES:
         state.pop(key, None)
     return state
-
-
-def atomic_write(path: Path, write: Callable[[str], object]) -> None:
-    """Write through a temporary file in the same directory, then rename into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def save_translator(translator: Translator, directory: str | Path, *, fp16: bool = False) -> None:
@@ -60,7 +50,10 @@ def save_translator(translator: Translator, directory: str | Path, *, fp16: bool
     atomic_write(directory / VOCAB, lambda tmp: translator.vocab.save(tmp))
 
 
-def load_translator(directory: str | Path, *, device: str | torch.device = "cpu") -> Translator:
+def read_checkpoint(
+    directory: str | Path,
+) -> tuple[TranslatorConfig, Vocabulary, dict[str, torch.Tensor]]:
+    """The config, vocabulary and weights of a checkpoint directory (checked to be there)."""
     directory = Path(directory)
     for name in (CONFIG, VOCAB, WEIGHTS):
         if not (directory / name).is_file():
@@ -74,9 +67,7 @@ def load_translator(directory: str | Path, *, device: str | torch.device = "cpu"
         state = load_file(directory / WEIGHTS)
     except (SafetensorError, OSError) as error:
         raise TmtError(f"cannot read {directory / WEIGHTS}: {error}") from None
-    translator = Translator(config, vocab)
-    load_state(translator, state, source=str(directory))
-    return translator.to(device)
+    return config, vocab, state
 
 
 def load_state(translator: Translator, state: dict[str, torch.Tensor], *, source: str) -> None:

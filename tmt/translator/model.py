@@ -22,6 +22,7 @@ from torch.nn import functional as F
 
 from tmt.errors import TmtError
 from tmt.modality import DIRECTIONS, MODALITIES, Modality
+from tmt.translator.checkpoint import load_state, read_checkpoint, save_translator
 from tmt.translator.config import TranslatorConfig
 from tmt.translator.factory import LMHead, create_translator
 from tmt.vocab import BOS, EOS, PAD, Vocabulary
@@ -331,15 +332,15 @@ class Translator(nn.Module):
 
     def save(self, directory: str | Path, *, fp16: bool = False) -> None:
         """Write ``config.json``, ``vocab.json`` and ``model.safetensors`` into ``directory``."""
-        from tmt.translator.checkpoint import save_translator
-
         save_translator(self, directory, fp16=fp16)
 
     @classmethod
     def load(cls, directory: str | Path, *, device: str | torch.device = "cpu") -> Translator:
-        from tmt.translator.checkpoint import load_translator
-
-        return load_translator(directory, device=device)
+        """Rebuild a translator saved by :meth:`save`."""
+        config, vocab, state = read_checkpoint(directory)
+        translator = cls(config, vocab)
+        load_state(translator, state, source=str(directory))
+        return translator.to(device)
 
 
 def available_directions(

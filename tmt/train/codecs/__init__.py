@@ -1,1 +1,1 @@
-"""Trainers of the codecs and judges: each a function over an options dataclass."""
+"""Codec and judge trainers: each a function over an options dataclass, run by ``tmt codec train``."""

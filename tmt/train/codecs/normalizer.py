@@ -29,9 +29,9 @@ from tmt.data.augment import AugmentOptions, random_augment
 from tmt.errors import TmtError
 from tmt.eval.speech_judge import unit_error_rate
 from tmt.speech.audio import load_audio
-from tmt.speech.corpus import SpeechItem, read_manifest
 from tmt.speech.normalizer import NormalizerConfig, UnitNormalizer, num_parameters
 from tmt.speech.tokenizer import SpeechTokenizer
+from tmt.train.codecs.speech_data import SpeechItem, read_manifest
 
 
 @dataclass(kw_only=True)
@@ -68,6 +68,10 @@ class NormalizerOptions:
     """JSON overrides of :class:`NormalizerConfig` (e.g. '{"dim": 256, "layers": 4}')."""
     hubert_dir: str | None = None
     """Start the ``hubert`` backbone from this local HuggingFace HubertModel directory."""
+    codec: str | None = None
+    """A speech codec (the teacher's tokenizer and its vocoder) to add the normalizer to..."""
+    codec_out: str | None = None
+    """...written here as one speech codec at the end."""
 
 
 @dataclass(frozen=True)
@@ -119,6 +123,10 @@ class _Stop:
 
 def train_normalizer(o: NormalizerOptions) -> dict[str, Any]:
     """Train (or resume) a unit normalizer; returns its final validation report."""
+    if (o.codec is None) != (o.codec_out is None):
+        raise TmtError("--codec and --codec-out go together (the codec to extend, where to write it)")
+    if o.steps <= 0 or o.batch_size <= 0:
+        raise TmtError(f"--steps and --batch-size must be positive, got {o.steps} and {o.batch_size}")
     torch.set_num_threads(o.threads)
     work, out = Path(o.work), Path(o.out)
     work.mkdir(parents=True, exist_ok=True)
@@ -234,6 +242,11 @@ def train_normalizer(o: NormalizerOptions) -> dict[str, Any]:
         log.close()
     model.eval()
     model.save(out)
+    if o.codec is not None and o.codec_out is not None:
+        from tmt.speech.codec import SpeechCodec
+
+        SpeechCodec.load(o.codec).with_normalizer(UnitNormalizer.load(out)).save(o.codec_out)
+        print(f"speech codec with its normalizer -> {o.codec_out}", flush=True)
     (out / "train.json").write_text(json.dumps({"options": asdict(o), "report": report}, indent=2) + "\n")
     return report
 

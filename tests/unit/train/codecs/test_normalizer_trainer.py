@@ -12,9 +12,9 @@ from tmt.data.shapes import generate_corpus
 from tmt.errors import TmtError
 from tmt.eval.speech_judge import unit_error_rate
 from tmt.speech.features import MfccFeatures
-from tmt.speech.fit_tokenizer import fit_tokenizer
 from tmt.speech.normalizer import UnitNormalizer
 from tmt.train.codecs.normalizer import NormalizerOptions, train_normalizer
+from tmt.train.codecs.speech_units import fit_tokenizer
 
 ARCH = json.dumps({"dim": 32, "layers": 1, "heads": 2, "ffn_dim": 64})
 

@@ -1,0 +1,165 @@
+"""`tmt translate`, `tmt encode`, `tmt decode`, `tmt demo`, `tmt models`: a bundle at work."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from tmt.cli.help import HelpFormatter, add_decoding_arguments, parse_options
+from tmt.errors import TmtError
+
+
+def _read_input(modality: str, value: str) -> object:
+    """Text is the argument itself (``-``: stdin); speech and image are files."""
+    from pathlib import Path
+
+    if modality == "text":
+        text = sys.stdin.read() if value == "-" else value
+        if not text.strip():
+            raise TmtError("empty text input: nothing to translate")
+        return text
+    if value == "-":
+        return sys.stdin.buffer.read()
+    path = Path(value)
+    if not path.is_file():
+        raise TmtError(f"input file not found: {value}")
+    return path
+
+def _write_output(modality: str, output: object, out: str | None) -> None:
+    from pathlib import Path
+
+    if modality == "text":
+        if out:
+            Path(out).write_text(f"{output}\n")
+        else:
+            print(output)
+        return
+    assert out is not None
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    if modality == "speech":
+        from tmt.speech.audio import save_audio
+
+        save_audio(out, output)  # type: ignore[arg-type]
+    else:
+        output.save(out)  # type: ignore[attr-defined]
+    print(out)
+
+def _default_output(source: str, value: str, target: str) -> str | None:
+    from pathlib import Path
+
+    if target == "text":
+        return None
+    suffix = {"speech": "wav", "image": "png"}[target]
+    stem = "stdin" if value == "-" or source == "text" else Path(value).stem
+    return f"{stem}.{target}.{suffix}"
+
+def _cmd_translate(args: argparse.Namespace) -> None:
+    from tmt.bundle import Bundle
+
+    if args.source == args.target:
+        raise TmtError(f"--from and --to are both {args.source}: choose two different modalities")
+    raw = _read_input(args.source, args.input)
+    bundle = Bundle.load(args.model, device=args.device)
+    options = parse_options(args, bundle.default_options)
+    (result,) = bundle.translate([raw], args.source, args.target, options)
+    out = args.output or _default_output(args.source, args.input, args.target)
+    _write_output(args.target, result.output, out)
+
+def _cmd_encode(args: argparse.Namespace) -> None:
+    from tmt.bundle import Bundle
+    from tmt.modality import Modality
+
+    bundle = Bundle.load(args.model)
+    ids = bundle.encode(Modality.parse(args.modality), _read_input(args.modality, args.input))
+    print(" ".join(str(int(i)) for i in ids))
+
+def _cmd_decode(args: argparse.Namespace) -> None:
+    import torch
+
+    from tmt.bundle import Bundle
+    from tmt.modality import Modality
+
+    try:
+        ids = torch.tensor([int(x) for x in args.ids], dtype=torch.long)
+    except ValueError:
+        raise TmtError("ids must be integers") from None
+    if args.modality != "text" and not args.output:
+        raise TmtError(f"decoding {args.modality} needs an output file (-o OUT)")
+    bundle = Bundle.load(args.model)
+    _write_output(args.modality, bundle.decode(Modality.parse(args.modality), ids), args.output)
+
+def _cmd_demo(args: argparse.Namespace) -> None:
+    from tmt.demo import run_demo
+
+    for line in run_demo(args.out, model=args.model, examples=args.examples):
+        print(line)
+
+def _cmd_models(args: argparse.Namespace) -> None:
+    from tmt.bundle import available_models
+    from tmt.translator.config import PRESETS
+    from tmt.translator.model import Translator
+    from tmt.vocab import Vocabulary
+
+    print("presets (parameters with the paper's 38921-id union vocabulary):")
+    for name, make in PRESETS.items():
+        import torch
+
+        config = make()
+        with torch.device("meta"):
+            n = Translator(config, Vocabulary.paper()).num_parameters()
+        print(f"  {name:8s} d={config.model_dim} layers={config.num_encoder_layers}+"
+              f"{config.num_decoder_layers} heads={config.num_attn_heads} "
+              f"ffn={config.ffn_inner_dim}  {n / 1e6:.1f}M")
+    models = available_models()
+    print("installed bundles:" if models else "installed bundles: none")
+    for m in models:
+        print(f"  {m['name']:8s} {m['parameters'] / 1e6:.1f}M parameters, vocabulary "
+              f"{m['vocab_size']}, codecs: {', '.join(m['codecs'])}  ({m['path']})")
+
+
+def add_commands(sub: argparse._SubParsersAction) -> None:
+    modalities = ["speech", "image", "text"]
+    # -- translate -------------------------------------------------------------------------
+    tr = sub.add_parser(
+        "translate",
+        help="translate one input between speech, image and text",
+        description="Translate INPUT (a wav or image file, or the text itself; '-' reads "
+        "stdin). Text output goes to stdout unless -o; speech/image output goes to -o "
+        "(default: <input stem>.<target>.wav|png).",
+        formatter_class=HelpFormatter,
+    )
+    tr.add_argument("--from", dest="source", required=True, choices=modalities,
+                    help="modality of the input")
+    tr.add_argument("--to", dest="target", required=True, choices=modalities,
+                    help="modality of the output (not the input's)")
+    tr.add_argument("input", help="wav/image file, or the text itself ('-': stdin)")
+    tr.add_argument("-o", "--output", help="output file (text: default stdout)")
+    tr.add_argument("--model", default="shapes", help="bundle name under checkpoints/ or a path")
+    add_decoding_arguments(tr)
+    tr.set_defaults(handler=_cmd_translate)
+
+    # -- encode / decode -------------------------------------------------------------------
+    enc = sub.add_parser("encode", help="print the token ids of one item", formatter_class=HelpFormatter)
+    enc.add_argument("modality", choices=modalities)
+    enc.add_argument("input", help="wav/image file, or the text itself ('-': stdin)")
+    enc.add_argument("--model", default="shapes", help="bundle whose codecs to use")
+    enc.set_defaults(handler=_cmd_encode)
+    dec = sub.add_parser("decode", help="turn token ids back into a file or text", formatter_class=HelpFormatter)
+    dec.add_argument("modality", choices=modalities)
+    dec.add_argument("ids", nargs="+", help="codec-local ids, as `tmt encode` prints them")
+    dec.add_argument("-o", "--output", help="output file (required for speech and image)")
+    dec.add_argument("--model", default="shapes", help="bundle whose codecs to use")
+    dec.set_defaults(handler=_cmd_decode)
+
+    # -- demo ------------------------------------------------------------------------------
+    demo = sub.add_parser("demo", help="translate the bundled examples in all six directions",
+                          formatter_class=HelpFormatter)
+    demo.add_argument("--out", default="demo_out", help="output directory")
+    demo.add_argument("--model", default="shapes", help="bundle name or path")
+    demo.add_argument("--examples", default=None, help="folder with speech.wav, image.png, text.txt "
+                      "(default: the repo's examples/)")
+    demo.set_defaults(handler=_cmd_demo)
+
+    # -- models ----------------------------------------------------------------------------
+    models = sub.add_parser("models", help="list presets and installed bundles", formatter_class=HelpFormatter)
+    models.set_defaults(handler=_cmd_models)

@@ -1,0 +1,138 @@
+"""HuBERT pretraining: a small HuBERT learns corpus audio (HuBERT iteration 1, on CPU).
+
+    tmt codec train hubert --corpus DIR --targets work/tok_mfcc --out work/hubert --minutes 30
+
+Masked prediction (HuBERT, Hsu et al. 2021): frames of the conv features are replaced by a
+learned mask embedding over random spans (p=0.08 starts, span 10, ~50% of frames) and the
+transformer must predict, at masked frames, the k-means cluster of the MFCC frame
+(iteration-1 targets; ``targets`` is a fitted MFCC :class:`SpeechTokenizer`). The model is
+a ``transformers.HubertModel`` saved with ``save_pretrained``: it loads back through
+``HubertFeatures.from_pretrained`` like any HuggingFace HuBERT.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from tmt.speech.audio import load_audio
+from tmt.speech.features import num_frames
+from tmt.speech.tokenizer import SpeechTokenizer
+from tmt.train.codecs.speech_data import read_manifest
+
+
+def small_config(num_layers: int = 4):  # type: ignore[no-untyped-def]
+    """A small HuBERT (~3.5M parameters): 64-channel conv front end (its backward pass over raw
+    samples dominates CPU time), 4-layer 256-d transformer."""
+    from transformers import HubertConfig
+
+    return HubertConfig(
+        hidden_size=256, num_hidden_layers=num_layers, num_attention_heads=4, intermediate_size=1024,
+        conv_dim=(64,) * 7, feat_extract_norm="group", conv_bias=False,
+        num_conv_pos_embeddings=64, num_conv_pos_embedding_groups=8,
+        hidden_dropout=0.1, activation_dropout=0.0, attention_dropout=0.1, feat_proj_dropout=0.0,
+        layerdrop=0.0, mask_time_prob=0.08, mask_time_length=10,
+    )
+
+
+def span_mask(batch: int, frames: int, lengths: list[int], prob: float = 0.08, span: int = 10,
+              gen: torch.Generator | None = None) -> torch.Tensor:
+    """(B, F) bool: each valid frame starts a masked span of ``span`` frames with ``prob``."""
+    starts = torch.rand(batch, frames, generator=gen) < prob
+    mask = torch.zeros(batch, frames, dtype=torch.bool)
+    for offset in range(span):
+        mask[:, offset:] |= starts[:, : frames - offset]
+    valid = torch.arange(frames)[None, :] < torch.tensor(lengths)[:, None]
+    return mask & valid
+
+
+@dataclass(kw_only=True)
+class HubertOptions:
+    """A HuBERT pretraining run (on a wall-time budget)."""
+
+    corpus: Path
+    """tmt-shapes corpus directory."""
+    targets: Path
+    """A fitted MFCC speech tokenizer: its units are the iteration-1 labels."""
+    out: Path
+    """HuBERT directory to write (``save_pretrained``; saved every 500 steps too)."""
+    minutes: float = 30.0
+    """Wall-time budget."""
+    layers: int = 4
+    batch_size: int = 8
+    crop_seconds: float = 2.0
+    max_utterances: int = 6000
+    lr: float = 5e-4
+    seed: int = 0
+    max_steps: int | None = None
+    """Stop after this many steps even if time is left (a quick check of the trainer)."""
+
+
+def pretrain_hubert(options: HubertOptions) -> None:
+    """Pretrain as ``options`` say; the model is saved to ``options.out``."""
+
+    torch.set_num_threads(1)
+    torch.manual_seed(options.seed)
+    from transformers import HubertModel
+
+    labeler = SpeechTokenizer.load(options.targets)
+    items = read_manifest(options.corpus, ("train",))
+    rng = random.Random(options.seed)
+    rng.shuffle(items)
+    items = items[: options.max_utterances]
+    # 1. audio + iteration-1 targets (MFCC k-means, one label per 20 ms frame)
+    t0 = time.time()
+    data: list[tuple[torch.Tensor, torch.Tensor]] = []
+    for it in items:
+        audio = load_audio(it.path)
+        data.append((torch.from_numpy(audio), labeler.frame_units(audio)))
+    print(f"labelled {len(data)} utterances in {time.time() - t0:.0f}s", flush=True)
+
+    model = HubertModel(small_config(options.layers))
+    head = nn.Linear(model.config.hidden_size, labeler.vocab_size)
+    params = list(model.parameters()) + list(head.parameters())
+    opt = torch.optim.AdamW(params, lr=options.lr, weight_decay=0.01)
+    crop = int(options.crop_seconds * 16000)
+    gen = torch.Generator().manual_seed(options.seed)
+    deadline = time.time() + options.minutes * 60
+    warmup, step = 200, 0
+    model.train()
+    while time.time() < deadline and step != options.max_steps:
+        batch = rng.sample(data, options.batch_size)
+        waves, labels, lengths = [], [], []
+        for wave, lab in batch:
+            # random crop aligned to the 320-sample frame grid so labels stay aligned
+            start = 320 * rng.randint(0, max(0, (len(wave) - crop) // 320))
+            w = wave[start : start + crop]
+            n = min(num_frames(len(w)), len(lab) - start // 320)
+            waves.append(F.pad(w, (0, crop - len(w))))
+            labels.append(F.pad(lab[start // 320 : start // 320 + n], (0, num_frames(crop) - n), value=-100))
+            lengths.append(n)
+        x, y = torch.stack(waves), torch.stack(labels)
+        mask = span_mask(len(batch), y.shape[1], lengths, gen=gen)
+        attn = torch.zeros_like(x, dtype=torch.long)
+        for i, (full, _) in enumerate(batch):
+            attn[i, : min(len(full), crop)] = 1
+        hidden = model(x, attention_mask=attn, mask_time_indices=mask).last_hidden_state  # (B, F, D)
+        logits = head(hidden[:, : y.shape[1]])
+        loss = F.cross_entropy(logits[mask], y[mask], ignore_index=-100)
+        for group in opt.param_groups:
+            group["lr"] = options.lr * min(1.0, (step + 1) / warmup)
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 5.0)
+        opt.step()
+        step += 1
+        if step % 50 == 0:
+            acc = (logits[mask].argmax(-1) == y[mask]).float().mean().item()
+            print(f"step {step} loss {loss.item():.3f} masked acc {acc:.3f}", flush=True)
+        if step % 500 == 0:
+            model.save_pretrained(options.out)
+    model.save_pretrained(options.out)
+    print(f"done: {step} steps -> {options.out}", flush=True)

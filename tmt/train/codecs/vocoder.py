@@ -1,0 +1,177 @@
+"""The units→mel vocoder's training on the corpus's output voice.
+
+    tmt codec train vocoder --corpus DIR --tokenizer work/speech/tokenizer \
+        --out work/speech/vocoder --codec-out tokenizers/speech --steps 1500
+
+``out`` receives the best vocoder (on the valid split) during training; ``codec_out``
+receives, at the end, the complete :class:`SpeechCodec` (tokenizer + that vocoder).
+
+Targets: units + durations from the tokenizer, log-mel (hop 320: one frame per unit frame)
+from the same audio. Loss: L1 on log-mel + MSE on log(1 + duration).
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from tmt.errors import TmtError
+from tmt.speech.audio import load_audio
+from tmt.speech.mel import MelFrontEnd
+from tmt.speech.tokenizer import SpeechTokenizer
+from tmt.speech.unit_mel import UnitMelConfig, UnitMelModel, UnitMelVocoder
+from tmt.train.codecs.speech_data import read_manifest
+
+Example = tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # units (U,), durations (U,), mel (F, M)
+
+
+def prepare(tokenizer: SpeechTokenizer, paths: list[Path], front: MelFrontEnd) -> list[Example]:
+    """Units, durations and aligned log-mel frames for each path."""
+    out: list[Example] = []
+    for start in range(0, len(paths), 16):
+        waves = [load_audio(p) for p in paths[start : start + 16]]
+        for wave, (units, durs) in zip(waves, tokenizer.encode_batch_with_durations(waves)):
+            mel = front.log_mel(wave).T  # (F', M), F' = 1 + T // hop >= sum(durs)
+            total = int(durs.sum())
+            out.append((units, durs, mel[:total].clone()))
+    return out
+
+
+def collate(batch: list[Example], pad_unit: int) -> tuple[torch.Tensor, ...]:
+    lengths = torch.tensor([len(u) for u, _, _ in batch])
+    units = torch.full((len(batch), int(lengths.max())), pad_unit, dtype=torch.long)
+    durs = torch.zeros(len(batch), int(lengths.max()), dtype=torch.long)
+    frames = max(m.shape[0] for _, _, m in batch)
+    mels = torch.zeros(len(batch), frames, batch[0][2].shape[1])
+    for i, (u, d, m) in enumerate(batch):
+        units[i, : len(u)] = u
+        durs[i, : len(d)] = d
+        mels[i, : m.shape[0]] = m
+    return units, lengths, durs, mels
+
+
+def loss_fn(model: UnitMelModel, batch: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, torch.Tensor]:
+    units, lengths, durs, mels = batch
+    pred, fmask, log_dur = model(units, lengths, durs)
+    mel_l1 = ((pred - mels).abs() * fmask).sum() / (fmask.sum() * mels.shape[-1])
+    umask = (durs > 0).float()
+    dur_mse = (((log_dur - torch.log1p(durs.float())) ** 2) * umask).sum() / umask.sum()
+    return mel_l1, dur_mse
+
+
+def train(
+    train_set: list[Example],
+    valid_set: list[Example],
+    config: UnitMelConfig,
+    *,
+    steps: int | None = None,
+    minutes: float | None = None,
+    batch_size: int = 16,
+    lr: float = 1e-3,
+    out: Path | None = None,
+    log_every: int = 100,
+    seed: int = 0,
+    init: UnitMelModel | None = None,
+) -> UnitMelModel:
+    """Train for ``steps`` optimizer steps (reproducible), or until ``minutes`` of wall time
+    pass if that comes first; the best model on ``valid_set`` is saved to ``out``."""
+    if steps is None and minutes is None:
+        raise ValueError("give steps or minutes (or both)")
+    torch.manual_seed(seed)
+    rng = random.Random(seed)
+    model = init if init is not None else UnitMelModel(config)
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
+    deadline = time.time() + minutes * 60 if minutes is not None else float("inf")
+    last = steps if steps is not None else -1
+    step, best = 0, float("inf")
+    bar = tqdm(total=steps, desc="vocoder", unit="step", mininterval=5)
+    while time.time() < deadline and step != last:
+        rng.shuffle(train_set)
+        for start in range(0, len(train_set), batch_size):
+            model.train()
+            mel_l1, dur_mse = loss_fn(model, collate(train_set[start : start + batch_size], config.vocab_size))
+            opt.zero_grad()
+            (mel_l1 + dur_mse).backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            step += 1
+            bar.update()
+            done = step == last or time.time() >= deadline
+            if step % log_every == 0 or done:
+                model.eval()
+                with torch.no_grad():
+                    v = [loss_fn(model, collate(valid_set[i : i + 32], config.vocab_size)) for i in range(0, len(valid_set), 32)]
+                vm = sum(float(a) for a, _ in v) / len(v)
+                vd = sum(float(b) for _, b in v) / len(v)
+                bar.write(f"step {step} train mel {mel_l1.item():.3f} dur {dur_mse.item():.3f} | valid mel {vm:.3f} dur {vd:.3f}")
+                if out is not None and vm + vd < best:
+                    best = vm + vd
+                    UnitMelVocoder(model).save(out)
+                    model.train()
+            if done:
+                break
+    bar.close()
+    return model
+
+
+@dataclass(kw_only=True)
+class VocoderOptions:
+    """A units→mel vocoder run."""
+
+    corpus: Path
+    """tmt-shapes corpus directory (the output voice's utterances are used)."""
+    tokenizer: Path
+    """The speech tokenizer whose units the vocoder reads."""
+    out: Path
+    """Vocoder directory: the best vocoder on the valid split, written during training."""
+    steps: int | None = None
+    """Optimizer steps (the recipe's setting: reproducible with ``seed``)."""
+    minutes: float | None = None
+    """Wall-time budget, alone or as a cap on ``steps`` (not reproducible)."""
+    seed: int = 0
+    max_utterances: int = 4000
+    dim: int = 192
+    batch_size: int = 16
+    cache: Path | None = None
+    """torch.save file of the prepared examples (reused if present)."""
+    init: Path | None = None
+    """Continue from a saved vocoder directory."""
+    codec_out: Path | None = None
+    """Also write tokenizer + best vocoder as one speech codec here."""
+
+
+def train_vocoder(options: VocoderOptions) -> None:
+    """Train as ``options`` say (see the module docstring for what is written where)."""
+    if options.steps is None and options.minutes is None:
+        raise TmtError("give --steps (reproducible) or --minutes")
+    torch.set_num_threads(1)
+    tok = SpeechTokenizer.load(options.tokenizer)
+    front = MelFrontEnd()
+    cache = Path(options.cache) if options.cache else None
+    if cache is not None and cache.exists():
+        train_set, valid_set = torch.load(cache)
+    else:
+        items = [it for it in read_manifest(options.corpus, ("train", "valid")) if it.is_output_voice]
+        tr = [it.path for it in items if it.split == "train"][: options.max_utterances]
+        va = [it.path for it in items if it.split == "valid"][:200]
+        t0 = time.time()
+        train_set, valid_set = prepare(tok, tr, front), prepare(tok, va, front)
+        print(f"prepared {len(train_set)} train / {len(valid_set)} valid in {time.time() - t0:.0f}s", flush=True)
+        if cache is not None:
+            torch.save((train_set, valid_set), cache)
+    cfg = UnitMelConfig(vocab_size=tok.vocab_size, dim=options.dim)
+    init = UnitMelVocoder.load(options.init).model if options.init else None
+    train(train_set, valid_set, init.cfg if init else cfg, steps=options.steps,
+          minutes=options.minutes, batch_size=options.batch_size, out=Path(options.out), init=init,
+          seed=options.seed)
+    if options.codec_out:
+        from tmt.speech.codec import SpeechCodec
+
+        SpeechCodec(tok, UnitMelVocoder.load(options.out)).save(options.codec_out)
+        print(f"speech codec -> {options.codec_out}", flush=True)
+

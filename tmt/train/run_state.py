@@ -1,0 +1,48 @@
+"""The process state a training run saves and restores beside its weights: seeds, random
+number generators, and a SIGTERM turned into a clean stop."""
+
+from __future__ import annotations
+
+import random
+import signal
+import threading
+from typing import Any
+
+import numpy as np
+import torch
+
+
+class StopRequest:
+    """SIGTERM (e.g. ``kill``, a cluster's preemption) asks the loop to stop after the current
+    step; the loop then writes a checkpoint. Ctrl-C raises KeyboardInterrupt as usual."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous = None
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGTERM, self._handle)
+
+    def _handle(self, signum: int, frame: object) -> None:
+        self.requested = True
+
+    def restore(self) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGTERM, self._previous)
+            self._previous = None
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def rng_state() -> dict[str, Any]:
+    """Torch's and Python's generator states, in a form ``torch.load(weights_only=True)`` reads."""
+    return {"torch": torch.get_rng_state(), "python": list(random.getstate()[1]),
+            "pyver": random.getstate()[0]}
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    random.setstate((state["pyver"], tuple(state["python"]), None))
