@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from tmt.cli.help import HelpFormatter, add_decoding_arguments, parse_options
 from tmt.errors import TmtError
@@ -22,7 +23,9 @@ def _cmd_eval(args: argparse.Namespace) -> None:
     directions = [parse_direction(d) for d in args.directions] if args.directions else DIRECTIONS
     bundle = Bundle.load(args.model, device=args.device)
     options = parse_options(args, bundle.default_options)
-    if args.dataset == "shapes":
+    if args.dataset == "shapes" and args.unseen and not args.split:
+        reports: dict[str, object] = {}  # only the unseen-voice sets
+    elif args.dataset == "shapes":
         corpus = args.corpus or args.root
         if corpus is None:
             raise TmtError("tmt-shapes evaluation needs --corpus DIR")
@@ -49,11 +52,20 @@ def _cmd_eval(args: argparse.Namespace) -> None:
                 save_dir=Path(args.save_outputs) / split if args.save_outputs else None)
             for split in args.split or ["test"]
         }
+    tables = []
+    for directory in args.unseen or ():
+        from tmt.eval.unseen_eval import evaluate_unseen, format_rows
+
+        report = evaluate_unseen(bundle, directory, options=options, batch_size=args.batch_size)
+        reports[f"unseen:{directory}"] = report
+        tables.append(f"{directory}:\n{format_rows(report)}")
     text = json.dumps(reports, indent=2)
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(text + "\n")
     print(text)
+    for table in tables:
+        print(table, file=sys.stderr)
 
 
 def _cmd_judge_report(args: argparse.Namespace) -> None:
@@ -101,6 +113,10 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     evr.add_argument("--audio", metavar="DIR", help="flickr8k: Flickr8k Audio Caption Corpus folder")
     evr.add_argument("--karpathy", metavar="FILE", help="coco/flickr8k: Karpathy split json")
     evr.add_argument("--images", metavar="DIR", help="image folder")
+    ev.add_argument("--unseen", nargs="+", metavar="DIR", default=None,
+                    help="also score unseen-voice sets (tmt data unseen): speech->text and "
+                    "speech->image per voice and condition, with text->image on the same captions "
+                    "and the unit error rate against the reference voice (alone unless --split)")
     ev.add_argument("--cascade", action="store_true",
                     help="also score speech->text->image through the same model")
     ev.add_argument("--directions", nargs="+", metavar="SRC-TGT",

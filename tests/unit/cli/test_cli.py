@@ -105,3 +105,11 @@ def test_trainer_help_shows_real_defaults_only(command, capsys):
     out = " ".join(capsys.readouterr().out.split())
     assert "(default: None)" not in out and "(default: False)" not in out
     assert "(default: " in out  # real defaults are still shown
+
+
+def test_unseen_defaults_repeat_the_library_constants():
+    from tmt.cli import data
+    from tmt.data.augment import CONDITIONS
+    from tmt.data.shapes_tts import UNSEEN_VOICES
+
+    assert data.UNSEEN_VOICES == UNSEEN_VOICES and data.CONDITIONS == tuple(CONDITIONS)

@@ -211,3 +211,26 @@ def test_shapes_eval_keeps_every_output(setup, tmp_path):
     assert scores["image-text"]["examples"] == [r["text"] for r in texts][:3]
     images = tmp_path / "outs/test/text-image"
     assert sorted(p.name for p in images.glob("*.png")) == [f"{k:06d}.png" for k in range(len(test))]
+
+
+def test_eval_unseen_reports_rows_per_voice_and_condition(setup, tmp_path, capsys):
+    """`tmt data unseen` then `tmt eval --unseen`: one row per held-out voice clean and one per
+    degraded condition, with the unit error rate against the reference voice's units."""
+    from tmt.data.shapes import generate_corpus
+
+    corpus = generate_corpus(tmp_path / "shapes", 30, seed=1, workers=1, progress=False)
+    assert main(["data", "unseen", "--corpus", str(corpus), "--out", str(tmp_path / "u"),
+                 "--split", "train", "--limit", "2", "--conditions", "clean", "white10"]) == 0
+    report = tmp_path / "report.json"
+    assert main(["eval", "--unseen", str(tmp_path / "u"), "--model", str(setup / "model"),
+                 "--strategy", "greedy", "--max-len", "6", "--out", str(report)]) == 0
+    data = json.loads(report.read_text())
+    assert list(data) == [f"unseen:{tmp_path / 'u'}"]  # --unseen alone: no corpus splits
+    rows = data[f"unseen:{tmp_path / 'u'}"]["rows"]
+    assert {(r["voice"], r["condition"]) for r in rows} == {
+        ("flite:awb", "clean"), ("flite:rms", "clean"), ("flite:slt", "clean"), ("mixed", "white10")}
+    for r in rows:
+        assert r["utterances"] == 2
+        assert 0 <= r["speech_image_exact"] <= 1 and 0 <= r["text_image_exact"] <= 1
+        assert r["unit_error_rate"] >= 0 and r["speech_text_wer"] >= 0
+    assert "| flite:awb | clean | 2 |" in capsys.readouterr().err  # the Markdown table
