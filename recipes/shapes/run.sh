@@ -9,9 +9,9 @@
 # codec's scratch, default work), IMAGE_OUT (where the finished image codec goes, default
 # tokenizers/image), IMAGE_THREADS (the image codec's torch threads, default 2), IMAGE_PROCS
 # (default 1; N > 1: stage 2 as N 1-thread data-parallel processes, e.g. one per core).
-# The two decoders (step "decoders": the image codec's pixel decoder refit and the speech
-# vocoder) train side by side on 1 thread each, which the 2 cores of the reference machine
-# run in the time of the longer one.
+# Step "decoders" trains the image codec's pixel decoder (refit), the speech vocoder and the speech
+# unit normalizer side by side on 1 thread each, then puts the speech codec together (teacher
+# k-means + vocoder + normalizer) in tokenizers/speech.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 TMT=${TMT:-.venv/bin/tmt}
@@ -42,11 +42,10 @@ judge() {  # the image judge (ground-truth train images only)
     $TMT codec train judge --corpus "$CORPUS" --out checkpoints/judges/image --seed 0
 }
 
-speech-tokenizer() {  # k-means speech units
+speech-tokenizer() {  # k-means speech units of the output voice: the vocoder's units, the normalizer's teacher
   [ -f tokenizers/speech/config.json ] && return
-  # (--examples 3994: the shipped tokenizer was fitted while the corpus was being written)
   [ -f work/speech/tokenizer/config.json ] || $TMT codec train speech-units --corpus "$CORPUS" \
-    --features mfcc --out work/speech/tokenizer --examples 3994 --seed 0
+    --features mfcc --out work/speech/tokenizer --output-voice-only --seed 0
 }
 
 image-codec() {
@@ -85,7 +84,7 @@ image-codec() {
   stage2 "$w/image-codec-2b" "$w/image-codec-2c" 5e-4 1.0
 }
 
-decoders() {  # the image codec's pixel decoder (refit) and the speech vocoder, side by side
+decoders() {  # the image codec's pixel decoder (refit), the speech vocoder and normalizer, side by side
   local w=$IMAGE_WORK pids=()
   if [ ! -f "$IMAGE_OUT/config.json" ]; then
     # the pixel decoder alone, on the frozen codes of image-codec-2c
@@ -96,13 +95,22 @@ decoders() {  # the image codec's pixel decoder (refit) and the speech vocoder, 
       mkdir -p "$(dirname "$IMAGE_OUT")" && cp -r "$w/image-codec-2d" "$IMAGE_OUT" ) &
     pids+=($!)
   fi
+  local normalizer=($TMT codec train normalizer --corpus "$CORPUS" --teacher work/speech/tokenizer
+    --out work/speech/normalizer --work work/speech/normalizer-train --steps 2400 --warmup-steps 200
+    --valid-every 400 --threads 1 --seed 0)
   if [ ! -f tokenizers/speech/config.json ]; then
-    OMP_NUM_THREADS=1 $TMT codec train vocoder --corpus "$CORPUS" \
-      --tokenizer work/speech/tokenizer --out work/speech/vocoder --codec-out tokenizers/speech \
-      --steps 1500 --max-utterances 8000 --seed 0 &
+    [ -f work/speech/codec/config.json ] || OMP_NUM_THREADS=1 $TMT codec train vocoder \
+      --corpus "$CORPUS" --tokenizer work/speech/tokenizer --out work/speech/vocoder \
+      --codec-out work/speech/codec --steps 1500 --max-utterances 8000 --seed 0 &
+    pids+=($!)
+    # any voice -> the output voice's units (CTC; recipes/shapes/README.md, "Unseen voices")
+    OMP_NUM_THREADS=1 "${normalizer[@]}" &
     pids+=($!)
   fi
   wait_all "${pids[@]}"
+  # the finished normalizer (a rerun at its last step trains nothing) joins the vocoder's codec
+  [ -f tokenizers/speech/config.json ] || "${normalizer[@]}" --codec work/speech/codec \
+    --codec-out tokenizers/speech
 }
 
 text-tokenizer() {

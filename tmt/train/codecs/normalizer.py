@@ -175,6 +175,10 @@ def train_normalizer(o: NormalizerOptions) -> dict[str, Any]:
         rng.bit_generator.state = state["numpy_rng"]
         torch.set_rng_state(state["torch_rng"])
         print(f"resumed from {ckpt} at step {step}", flush=True)
+    report: dict[str, Any] = {}
+    if step >= o.steps and (work / "log.jsonl").exists():  # finished: keep its last validation
+        scored = [json.loads(x) for x in (work / "log.jsonl").read_text().splitlines() if "valid_uer" in x]
+        report = scored[-1] if scored else {}
 
     def save() -> None:
         tmp = ckpt.with_suffix(".pt.tmp")
@@ -192,7 +196,6 @@ def train_normalizer(o: NormalizerOptions) -> dict[str, Any]:
     print(f"normalizer: {num_parameters(model) / 1e6:.2f}M parameters, {len(others)} + {len(own)} "
           f"utterances, {o.steps} steps of {o.batch_size}", flush=True)
     stop = _Stop()
-    report: dict[str, Any] = {}
     started, losses = time.perf_counter(), []
     try:
         while step < o.steps and not stop.requested:

@@ -46,6 +46,9 @@ def test_trains_resumes_and_writes_a_loadable_model(corpus_and_teacher: tuple[Pa
     assert [x["step"] for x in log if "valid_uer" in x] == [2, 3]  # each run ends validated
     model = UnitNormalizer.load(tmp_path / "out")
     assert model.config.num_units == 8
+    # a rerun of a finished run trains nothing and keeps its last validation
+    assert train_normalizer(options(corpus, teacher, tmp_path, 3)) == log[-1] == report
+    assert (tmp_path / "work" / "log.jsonl").read_text().count("\n") == len(log)
 
 
 def test_unit_error_rate() -> None:
