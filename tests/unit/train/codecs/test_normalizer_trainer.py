@@ -72,3 +72,23 @@ def test_a_corpus_without_other_voices_is_refused(corpus_and_teacher: tuple[Path
     (only_output / "manifest.jsonl").write_text("\n".join(rows) + "\n")
     with pytest.raises(TmtError, match="no train utterances in other voices"):
         train_normalizer(options(only_output, teacher, tmp_path, 1))
+
+
+def test_fine_tunes_a_hubert_loaded_from_disk(corpus_and_teacher: tuple[Path, Path], tmp_path: Path) -> None:
+    """The paper setting: --hubert-dir starts the backbone from a HuggingFace HubertModel."""
+    from transformers import HubertConfig, HubertModel
+
+    torch.manual_seed(0)
+    cfg = HubertConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64,
+                       conv_dim=(16,) * 7, num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=4)
+    pretrained = HubertModel(cfg)
+    pretrained.save_pretrained(tmp_path / "hubert")
+    corpus, teacher = corpus_and_teacher
+    o = options(corpus, teacher, tmp_path, 1)
+    o.architecture, o.hubert_dir, o.lr = json.dumps({"upsample": 2}), str(tmp_path / "hubert"), 0.0
+    train_normalizer(o)
+    model = UnitNormalizer.load(tmp_path / "out")
+    assert model.config.backbone == "hubert" and model.config.hubert["hidden_size"] == 32
+    # lr 0: the backbone is the loaded HuBERT, weight for weight (saved in fp16)
+    loaded = model.backbone.model.encoder.layers[0].attention.q_proj.weight
+    assert torch.allclose(loaded, pretrained.encoder.layers[0].attention.q_proj.weight, atol=1e-3)
