@@ -14,21 +14,22 @@ import torch
 
 class StopRequest:
     """SIGTERM (e.g. ``kill``, a cluster's preemption) asks the loop to stop after the current
-    step; the loop then writes a checkpoint. Ctrl-C raises KeyboardInterrupt as usual."""
+    step; the loop then writes a checkpoint. Ctrl-C raises KeyboardInterrupt as usual, unless
+    ``signals`` includes SIGINT too (then it also stops between steps, never inside one)."""
 
-    def __init__(self) -> None:
+    def __init__(self, signals: tuple[signal.Signals, ...] = (signal.SIGTERM,)) -> None:
         self.requested = False
-        self._previous = None
+        self._previous: dict[signal.Signals, Any] = {}
         if threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(signal.SIGTERM, self._handle)
+            self._previous = {s: signal.signal(s, self._handle) for s in signals}
 
     def _handle(self, signum: int, frame: object) -> None:
         self.requested = True
 
     def restore(self) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGTERM, self._previous)
-            self._previous = None
+        for s, handler in self._previous.items():
+            signal.signal(s, handler)
+        self._previous = {}
 
 
 def seed_everything(seed: int) -> None:

@@ -15,10 +15,10 @@ A checkpoint (``WORK/last.pt``: weights, optimizer, step, random states) is writ
 from __future__ import annotations
 
 import json
-import math
 import signal
 import time
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -28,10 +28,13 @@ import torch
 from tmt.data.augment import AugmentOptions, random_augment
 from tmt.errors import TmtError
 from tmt.eval.speech_judge import unit_error_rate
+from tmt.files import save_torch
 from tmt.speech.audio import load_audio
 from tmt.speech.normalizer import NormalizerConfig, UnitNormalizer, num_parameters
 from tmt.speech.tokenizer import SpeechTokenizer
 from tmt.train.codecs.speech_data import SpeechItem, read_manifest
+from tmt.train.run_state import StopRequest
+from tmt.train.schedule import warmup_cosine
 
 
 @dataclass(kw_only=True)
@@ -92,9 +95,7 @@ def teacher_units(tokenizer: SpeechTokenizer, items: list[SpeechItem], cache: Pa
         part = chosen[start : start + 32]
         for it, units in zip(part, tokenizer.encode_batch([it.path for it in part]), strict=True):
             out[it.example_id] = units.clone()
-    tmp = cache.with_suffix(".tmp")
-    torch.save(out, tmp)
-    tmp.replace(cache)
+    save_torch(out, cache)
     return out
 
 
@@ -104,21 +105,6 @@ def _pad(waves: list[np.ndarray], device: str) -> tuple[torch.Tensor, torch.Tens
     for i, w in enumerate(waves):
         batch[i, : w.size] = torch.from_numpy(w)
     return batch.to(device), lengths.to(device)
-
-
-class _Stop:
-    """SIGTERM/SIGINT set a flag; the loop saves and stops between steps (never mid-step)."""
-
-    def __init__(self) -> None:
-        self.requested = False
-        self._old = {s: signal.signal(s, self._handle) for s in (signal.SIGTERM, signal.SIGINT)}
-
-    def _handle(self, signum: int, frame: object) -> None:
-        self.requested = True
-
-    def restore(self) -> None:
-        for s, handler in self._old.items():
-            signal.signal(s, handler)
 
 
 def train_normalizer(o: NormalizerOptions) -> dict[str, Any]:
@@ -156,13 +142,8 @@ def train_normalizer(o: NormalizerOptions) -> dict[str, Any]:
     model.to(o.device)
     opt = torch.optim.AdamW(model.parameters(), lr=o.lr, weight_decay=o.weight_decay)
 
-    def factor(step: int) -> float:  # linear warm-up, then cosine to 5% of the peak
-        if step < o.warmup_steps:
-            return (step + 1) / o.warmup_steps
-        progress = (step - o.warmup_steps) / max(1, o.steps - o.warmup_steps)
-        return 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
-
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, factor)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, partial(warmup_cosine, warmup=o.warmup_steps, total=o.steps, floor=0.05))
     rng = np.random.default_rng(o.seed)
     step = 0
     ckpt = work / "last.pt"
@@ -181,12 +162,10 @@ def train_normalizer(o: NormalizerOptions) -> dict[str, Any]:
         report = scored[-1] if scored else {}
 
     def save() -> None:
-        tmp = ckpt.with_suffix(".pt.tmp")
-        torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(),
+        save_torch({"model": model.state_dict(), "optimizer": opt.state_dict(),
                     "scheduler": sched.state_dict(), "step": step,
                     "numpy_rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state(),
-                    "options": asdict(o)}, tmp)
-        tmp.replace(ckpt)
+                    "options": asdict(o)}, ckpt)
 
     pool_rng = np.random.default_rng([o.seed, 1])
     babble_pool = [load_audio(others[int(i)].path) for i in pool_rng.choice(len(others), min(200, len(others)), replace=False)]
@@ -195,7 +174,7 @@ def train_normalizer(o: NormalizerOptions) -> dict[str, Any]:
     log = (work / "log.jsonl").open("a")
     print(f"normalizer: {num_parameters(model) / 1e6:.2f}M parameters, {len(others)} + {len(own)} "
           f"utterances, {o.steps} steps of {o.batch_size}", flush=True)
-    stop = _Stop()
+    stop = StopRequest((signal.SIGTERM, signal.SIGINT))
     started, losses = time.perf_counter(), []
     try:
         while step < o.steps and not stop.requested:
