@@ -8,10 +8,12 @@
 # Settings (environment): CORPUS, STORE, OMP_NUM_THREADS (default 2), TORCHRUN, IMAGE_WORK (the image
 # codec's scratch, default work), IMAGE_OUT (where the finished image codec goes, default
 # tokenizers/image), IMAGE_THREADS (the image codec's torch threads, default 2), IMAGE_PROCS
-# (default 1; N > 1: stage 2 as N 1-thread data-parallel processes, e.g. one per core).
+# (default 1; N > 1: stage 2 as N 1-thread data-parallel processes, e.g. one per core),
+# SPEECH_OUT (where the finished speech codec goes, default tokenizers/speech), CODECS (the folder
+# with speech/ image/ text/ that the store and the bundle use, default tokenizers).
 # Step "decoders" trains the image codec's pixel decoder (refit), the speech vocoder and the speech
 # unit normalizer side by side on 1 thread each, then puts the speech codec together (teacher
-# k-means + vocoder + normalizer) in tokenizers/speech.
+# k-means + vocoder + normalizer) in SPEECH_OUT.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 TMT=${TMT:-.venv/bin/tmt}
@@ -23,6 +25,8 @@ IMAGE_WORK=${IMAGE_WORK:-work}
 IMAGE_OUT=${IMAGE_OUT:-tokenizers/image}
 IMAGE_THREADS=${IMAGE_THREADS:-2}
 IMAGE_PROCS=${IMAGE_PROCS:-1}
+SPEECH_OUT=${SPEECH_OUT:-tokenizers/speech}
+CODECS=${CODECS:-tokenizers}
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
 STEPS=(corpus speech-tokenizer image-codec decoders text-tokenizer store translator bundle)
 EXTRA_STEPS=(judge)
@@ -43,7 +47,7 @@ judge() {  # the image judge (ground-truth train images only)
 }
 
 speech-tokenizer() {  # k-means speech units of the output voice: the vocoder's units, the normalizer's teacher
-  [ -f tokenizers/speech/config.json ] && return
+  [ -f "$SPEECH_OUT/config.json" ] && return
   [ -f work/speech/tokenizer/config.json ] || $TMT codec train speech-units --corpus "$CORPUS" \
     --features mfcc --out work/speech/tokenizer --output-voice-only --seed 0
 }
@@ -109,8 +113,8 @@ decoders() {  # the image codec's pixel decoder (refit), the speech vocoder and 
   fi
   wait_all "${pids[@]}"
   # the finished normalizer (a rerun at its last step trains nothing) joins the vocoder's codec
-  [ -f tokenizers/speech/config.json ] || "${normalizer[@]}" --codec work/speech/codec \
-    --codec-out tokenizers/speech
+  [ -f "$SPEECH_OUT/config.json" ] || "${normalizer[@]}" --codec work/speech/codec \
+    --codec-out "$SPEECH_OUT"
 }
 
 text-tokenizer() {
@@ -120,7 +124,8 @@ text-tokenizer() {
 store() {  # the token store (resumable), in two halves side by side on 1 thread each
   local pids=()
   for part in 0/2 1/2; do
-    OMP_NUM_THREADS=1 $TMT tokenize shapes --root "$CORPUS" --out "$STORE" --shard "$part" &
+    OMP_NUM_THREADS=1 $TMT tokenize shapes --root "$CORPUS" --out "$STORE" --codecs "$CODECS" \
+      --shard "$part" &
     pids+=($!)
   done
   wait_all "${pids[@]}"
@@ -135,7 +140,7 @@ translator() {  # resumes from work/runs/shapes-translator/last.pt
 }
 
 bundle() {
-  $TMT pack work/runs/shapes-translator/model --out checkpoints/shapes --max-text-len 32 --max-speech-len 200 \
+  $TMT pack work/runs/shapes-translator/model --out checkpoints/shapes --codecs "$CODECS" --max-text-len 32 --max-speech-len 200 \
     --rerank 1.0
 }
 
