@@ -19,10 +19,10 @@ system-deps:
 		else echo "note: no java; METEOR will be reported as unavailable (sudo apt-get install default-jre-headless)"; fi; \
 	fi
 
-$(STAMP): setup.cfg pyproject.toml | system-deps
+$(STAMP): setup.cfg pyproject.toml constraints.txt | system-deps
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q -e '.[dev,eval]' -c constraints.txt
 	touch $@
 
 demo: $(STAMP)

@@ -1,7 +1,7 @@
 """Image codec figures: reconstruction PSNR, codebook usage, judge accuracy, encode/decode speed.
 
-    python benchmarks/image_codec.py --codec tokenizers/image --corpus work/shapes-20k --split test \
-        --judge checkpoints/judges/image
+    python benchmarks/image_codec.py --codec tmt/assets/codecs/image --corpus work/shapes-20k --split test \
+        --judge tmt/assets/judges/image
 
 Prints one figure per line. The judge's attribute accuracy is measured on the originals and on
 their reconstructions (32 codes → pixels) against the ground-truth attributes of the manifest.
@@ -68,12 +68,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--codec", default="tokenizers/image")
+    parser.add_argument("--codec", default="tmt/assets/codecs/image")
     parser.add_argument("--corpus", default="work/shapes-20k")
     parser.add_argument("--split", default="test")
     parser.add_argument("--limit", type=int, default=None, help="first N images of the split")
     parser.add_argument(
-        "--judge", default=None, help="image judge directory (e.g. checkpoints/judges/image)"
+        "--judge", default=None, help="image judge directory (e.g. tmt/assets/judges/image)"
     )
     parser.add_argument(
         "--speed-images", type=int, default=256, help="images timed for encode/decode speed"

@@ -10,7 +10,7 @@ the cache costs one trunk pass over the training images and compiling about a mi
 trainer, both printed below. The ways take turns step by step, from the same codec and batches,
 so a change of machine load hits them alike.
 
-    python benchmarks/image_train_step.py --codec tokenizers/image \
+    python benchmarks/image_train_step.py --codec tmt/assets/codecs/image \
         --images work/image-cache/images-train-64-all.pt [--steps 20] [--threads 2] [--bf16]
 """
 
@@ -41,7 +41,7 @@ def timed(step: Callable[..., object], *args: object) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--codec", default="tokenizers/image")
+    parser.add_argument("--codec", default="tmt/assets/codecs/image")
     parser.add_argument("--images", default="work/image-cache/images-train-64-all.pt",
                         help="uint8 training images (N, 3, 64, 64), as the trainers cache them")
     parser.add_argument("--steps", type=int, default=20, help="timed steps per way and trainer")

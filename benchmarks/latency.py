@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from tmt.paths import EXAMPLES
 
 
 def cold(model: str, wav: Path, repeat: int, threads: int) -> list[float]:
@@ -72,7 +72,7 @@ def warm(model: str, wav: Path, repeat: int) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="shapes")
-    parser.add_argument("--wav", default=str(ROOT / "examples" / "speech.wav"))
+    parser.add_argument("--wav", default=str(EXAMPLES / "speech.wav"))
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()

@@ -1,6 +1,6 @@
 """Speech codec speed figures (CPU). Prints, does not assert.
 
-    python benchmarks/speech_codec.py --corpus work/shapes-20k --tokenizer tokenizers/speech/tokenizer
+    python benchmarks/speech_codec.py --corpus work/shapes-20k --tokenizer tmt/assets/codecs/speech/tokenizer
 
 1. units per second of speech before / after merging consecutive duplicates (shipped tokenizer);
 2. k-means (faiss) fit and assignment time, K=200, on MFCC frames and on 768-d frames;
@@ -28,7 +28,7 @@ from tmt.train.codecs.speech_data import read_manifest
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--corpus", default="work/shapes-20k")
-    p.add_argument("--tokenizer", default="tokenizers/speech/tokenizer")
+    p.add_argument("--tokenizer", default="tmt/assets/codecs/speech/tokenizer")
     p.add_argument("--utterances", type=int, default=200)
     p.add_argument("--hubert-utterances", type=int, default=16)
     p.add_argument("--threads", type=int, default=int(os.environ.get("OMP_NUM_THREADS", "1")))

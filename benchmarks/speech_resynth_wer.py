@@ -1,6 +1,6 @@
 """Resynthesis intelligibility: speech judge WER on original vs audio → units → audio.
 
-    python benchmarks/speech_resynth_wer.py --corpus work/shapes-20k --codec tokenizers/speech
+    python benchmarks/speech_resynth_wer.py --corpus work/shapes-20k --codec tmt/assets/codecs/speech
 
 Test-split utterances in the corpus's output voice (the voice the vocoder was trained on).
 The judge is PocketSphinx with the corpus grammar (``tmt.eval.speech_judge``). Durations are
@@ -27,7 +27,7 @@ from tmt.train.codecs.speech_data import read_manifest
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--corpus", required=True)
-    p.add_argument("--codec", default="tokenizers/speech")
+    p.add_argument("--codec", default="tmt/assets/codecs/speech")
     p.add_argument("--grammar", help="JSGF grammar (default: CORPUS/grammar.jsgf)")
     p.add_argument("--split", default="test")
     p.add_argument("--n", type=int, default=100)

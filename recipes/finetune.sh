@@ -17,5 +17,7 @@ finetune() {
   local data=${DATA:-data} codecs=${CODECS:-work/codecs} stores=${STORES:-work/stores}
   $TMT tokenize "$name" --root "$data/$name" --out "$stores/$name" --codecs "$codecs"
   $TMT train --config "recipes/$name/finetune.yaml" "$@"
-  $TMT pack "work/runs/$name/model" --codecs "$codecs" --out "checkpoints/$name"
+  # under TMT_HOME the bundle loads by name: tmt translate --model NAME ...
+  local home=${TMT_HOME:-${XDG_CACHE_HOME:-$HOME/.cache}/tmt}
+  $TMT pack "work/runs/$name/model" --codecs "$codecs" --out "$home/$name"
 }

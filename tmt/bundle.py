@@ -5,16 +5,19 @@ On disk a bundle is a directory::
     bundle.json        {"name": ..., "codecs": {"speech": DIR, "image": DIR, "text": DIR}}
     translator/        config.json + vocab.json + model.safetensors
 
-Codec directories are relative to the bundle (the default bundle points into the repo's
-``tokenizers/``). Codecs load lazily: a speech→image request never loads the text codec,
+Codec directories are relative to the bundle (the built-in bundle points into the package's
+``tmt/assets/codecs/``). A bundle is found by path, by name under ``$TMT_HOME`` (default
+``~/.cache/tmt``, :func:`tmt.paths.tmt_home`), or by name among the built-in ones
+(``tmt/assets/models/``). Codecs load lazily: a speech→image request never loads the text codec,
 the image encoder or the vocoder's weights it does not need.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,12 +26,12 @@ import torch
 
 from tmt.errors import TmtError
 from tmt.modality import MODALITIES, Codec, Modality
-from tmt.translator.generate import DecodingOptions, generate
+from tmt.paths import CODECS as SHIPPED_CODECS
+from tmt.paths import MODELS, tmt_home
+from tmt.translator.generate import DecodingOptions, generate_scored
 from tmt.translator.model import Translator, check_modalities
 
 BUNDLE_FILE = "bundle.json"
-REPO_ROOT = Path(__file__).resolve().parents[1]
-CHECKPOINTS = REPO_ROOT / "checkpoints"
 DEFAULT_MODEL = "shapes"
 
 
@@ -53,15 +56,44 @@ def load_codec(modality: Modality, directory: str | Path, device: str | torch.de
     return codec_class.load(directory, device)
 
 
+SUFFIXES = {Modality.TEXT: (".txt",), Modality.SPEECH: (".wav", ".flac"), Modality.IMAGE: (".png", ".jpg", ".jpeg")}
+"""File types :meth:`Translation.save` writes, per target modality."""
+
+
 @dataclass
 class Translation:
-    """One translated item: the target ids and the decoded output."""
+    """One translated item: the target ids, the decoded output and the hypothesis score."""
 
     source: Modality
     target: Modality
     ids: torch.Tensor
     output: Any
     """``str`` for text, a 16 kHz float32 ``np.ndarray`` for speech, a ``PIL.Image`` for images."""
+    score: float = math.nan
+    """The hypothesis score (higher is better): beam search's length-normalised log-probability,
+    or the reranking score when the bundle reranks (see ``DecodingOptions.rerank``)."""
+
+    def save(self, path: str | Path) -> Path:
+        """Write the output: ``.txt`` for text, ``.wav``/``.flac`` for speech (16 kHz, 16-bit),
+        ``.png``/``.jpg`` for an image. Creates missing parent folders; returns the path."""
+        path = Path(path)
+        suffixes = SUFFIXES[self.target]
+        if path.suffix.lower() not in suffixes:
+            raise TmtError(f"cannot save {self.target.value} as {path.name!r}: use "
+                           f"{' or '.join(suffixes)}")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if self.target is Modality.SPEECH:
+                from tmt.speech.audio import save_audio
+
+                save_audio(path, self.output)
+            elif self.target is Modality.IMAGE:
+                self.output.save(path)
+            else:
+                path.write_text(f"{self.output}\n")
+        except OSError as error:
+            raise TmtError(f"cannot write {path}: {error.strerror or error}") from None
+        return path
 
 
 class Bundle:
@@ -111,44 +143,91 @@ class Bundle:
         return self._codecs[modality]
 
     def encode(self, modality: Modality, raw: Any) -> torch.Tensor:
+        """Raw input (wav path/array, image path/PIL image, string) → codec-local ids."""
         return self.codec(modality).encode(raw)
 
     def decode(self, modality: Modality, ids: torch.Tensor) -> Any:
+        """Codec-local ids → text, a 16 kHz waveform or a PIL image."""
         return self.codec(modality).decode(ids)
+
+    def options(self, options: DecodingOptions | Mapping[str, Any] | None = None,
+                **overrides: Any) -> DecodingOptions:
+        """This bundle's decoding defaults with the caller's settings on top.
+
+        ``options`` is a mapping of :class:`DecodingOptions` fields, or a ``DecodingOptions``
+        whose fields that differ from the class defaults count as set; ``overrides`` are fields
+        by keyword. Settings not given keep the bundle's (its length caps, reranking)."""
+        changes: dict[str, Any] = {}
+        if isinstance(options, DecodingOptions):
+            plain = DecodingOptions()
+            changes = {f.name: getattr(options, f.name) for f in dataclasses.fields(options)
+                       if getattr(options, f.name) != getattr(plain, f.name)}
+        elif options is not None:
+            changes = dict(options)
+        changes.update(overrides)
+        known = {f.name for f in dataclasses.fields(DecodingOptions)}
+        unknown = sorted(set(changes) - known)
+        if unknown:
+            raise TmtError(f"unknown decoding option(s) {', '.join(unknown)}; known: "
+                           f"{', '.join(sorted(known))}")
+        return dataclasses.replace(self.default_options, **changes)
 
     @torch.inference_mode()
     def translate(
         self,
-        inputs: Sequence[Any],
+        inputs: Any,
         source: Modality | str,
         target: Modality | str,
-        options: DecodingOptions | None = None,
-    ) -> list[Translation]:
-        """Translate a batch of raw inputs (wav paths/arrays, image paths/PIL images, strings)."""
+        options: DecodingOptions | Mapping[str, Any] | None = None,
+        *,
+        batch_size: int = 16,
+        **overrides: Any,
+    ) -> Any:
+        """Translate raw inputs (wav paths/arrays, image paths/PIL images, strings).
+
+        ``inputs`` is one item (returns one :class:`Translation`) or a list or tuple of items
+        (returns a list). ``options`` and keyword ``overrides`` (e.g. ``beam_size=1``) are merged
+        over the bundle's defaults (:meth:`options`). Inputs are decoded ``batch_size`` at a time.
+
+        >>> model.translate("a small red circle on the left", "text", "image").save("c.png")
+        """
         source, target = Modality.parse(source), Modality.parse(target)
         check_modalities(source, target)
-        if not inputs:
+        single = not isinstance(inputs, (list, tuple))
+        items = [inputs] if single else list(inputs)
+        decoding = self.options(options, **overrides)
+        if not items:
             return []
-        encoded = [(source, self.encode(source, raw)) for raw in inputs]
-        target_ids = generate(self.translator, encoded, target, options or self.default_options)
-        return [
-            Translation(source, target, ids, self.decode(target, ids)) for ids in target_ids
-        ]
+        encoded = [(source, self.encode(source, raw)) for raw in items]
+        scored = generate_scored(self.translator, encoded, target, decoding, batch_size=batch_size)
+        results = [Translation(source, target, ids, self.decode(target, ids), score)
+                   for ids, score in scored]
+        return results[0] if single else results
 
     def num_parameters(self) -> int:
         return self.translator.num_parameters()
 
 
+def model_roots() -> list[tuple[str, Path]]:
+    """Where bundles are looked up by name, first match wins: the user's ``$TMT_HOME``, then the
+    bundles built into the package."""
+    return [("user", tmt_home()), ("built-in", MODELS)]
+
+
 def resolve_model(name_or_path: str | Path) -> Path:
-    """A bundle directory, or the name of one under the repo's ``checkpoints/``."""
-    path = Path(name_or_path)
+    """A bundle directory, or the name of one under ``$TMT_HOME`` or among the built-in ones."""
+    path = Path(name_or_path).expanduser()
     if (path / BUNDLE_FILE).is_file():
         return path
-    named = CHECKPOINTS / str(name_or_path)
-    if (named / BUNDLE_FILE).is_file():
-        return named
-    known = ", ".join(sorted(p.parent.name for p in CHECKPOINTS.glob(f"*/{BUNDLE_FILE}"))) or "none"
-    raise TmtError(f"no model bundle at {name_or_path!r} (installed bundles: {known})")
+    if path.exists():
+        raise TmtError(f"{path} is not a model bundle (it has no {BUNDLE_FILE})")
+    for _, root in model_roots():
+        named = root / str(name_or_path)
+        if (named / BUNDLE_FILE).is_file():
+            return named
+    known = ", ".join(sorted({m["name"] for m in available_models(count=False)})) or "none"
+    raise TmtError(f"no model bundle at {name_or_path!r} (known by name: {known}; user bundles "
+                   f"go in {tmt_home()}, or set TMT_HOME)")
 
 
 def read_bundle_meta(path: Path) -> dict[str, Any]:
@@ -195,10 +274,10 @@ def pack_bundle(
     decoding: dict[str, Any] | None = None,
 ) -> Bundle:
     """Write a bundle of a trained translator and the codec directories under ``codecs_root``
-    (default: the repo's ``tokenizers/``), checked: the decoding settings are valid, and each
+    (default: the built-in codecs, ``tmt/assets/codecs/``), checked: the decoding settings are valid, and each
     codec's vocabulary matches the translator's. Returns the bundle, loaded back."""
     translator = Translator.load(translator_dir)
-    root = Path(codecs_root) if codecs_root else REPO_ROOT / "tokenizers"
+    root = Path(codecs_root) if codecs_root else SHIPPED_CODECS
     dirs = {m: root / m.value for m in MODALITIES if (root / m.value).is_dir()}
     DecodingOptions(**(decoding or {}))  # refuses a bad value before anything is written
     path = write_bundle(out, translator, dirs, name=name or Path(out).name, decoding=decoding)
@@ -208,24 +287,31 @@ def pack_bundle(
     return bundle
 
 
-def available_models() -> list[dict[str, Any]]:
-    """Installed bundles under ``checkpoints/`` with their parameter counts."""
-    out = []
-    for meta_path in sorted(CHECKPOINTS.glob(f"*/{BUNDLE_FILE}")):
-        path = meta_path.parent
-        meta = read_bundle_meta(path)
-        config = json.loads((path / "translator" / "config.json").read_text())
-        vocab = json.loads((path / "translator" / "vocab.json").read_text())
-        out.append(
-            {
-                "name": path.name,
-                "path": str(path),
-                "codecs": sorted(meta.get("codecs", {})),
-                "config": config,
-                "vocab_size": vocab.get("size"),
-                "parameters": _count_parameters(path / "translator" / "model.safetensors"),
-            }
-        )
+def available_models(*, count: bool = True) -> list[dict[str, Any]]:
+    """Bundles known by name, user ones (``$TMT_HOME``) first, then the built-in ones, each with
+    its ``source`` ("user" / "built-in"), path, codecs, vocabulary size and (``count``)
+    parameter count. A user bundle hides a built-in one of the same name."""
+    out: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for source, root in model_roots():
+        for meta_path in sorted(root.glob(f"*/{BUNDLE_FILE}")):
+            path = meta_path.parent
+            entry: dict[str, Any] = {"name": path.name, "source": source, "path": str(path),
+                                     "shadowed": path.name in seen}
+            seen.add(path.name)
+            if count:
+                try:
+                    meta = read_bundle_meta(path)
+                    translator = path / "translator"
+                    entry.update(
+                        codecs=sorted(meta.get("codecs", {})),
+                        config=json.loads((translator / "config.json").read_text()),
+                        vocab_size=json.loads((translator / "vocab.json").read_text()).get("size"),
+                        parameters=_count_parameters(translator / "model.safetensors"),
+                    )
+                except (OSError, ValueError, TmtError) as error:
+                    entry["error"] = str(error).splitlines()[0]
+            out.append(entry)
     return out
 
 
@@ -236,4 +322,7 @@ def _count_parameters(weights: Path) -> int:
         return sum(math.prod(f.get_slice(key).get_shape()) for key in f.keys())
 
 
-__all__ = ["Bundle", "Translation", "available_models", "load_codec", "pack_bundle", "write_bundle"]
+__all__ = [
+    "Bundle", "Translation", "available_models", "load_codec", "model_roots", "pack_bundle",
+    "resolve_model", "write_bundle",
+]

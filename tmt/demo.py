@@ -6,11 +6,11 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from tmt.bundle import REPO_ROOT, Bundle
+from tmt.bundle import Bundle
 from tmt.errors import TmtError
 from tmt.modality import DIRECTIONS, Modality
+from tmt.paths import EXAMPLES
 
-EXAMPLES = REPO_ROOT / "examples"
 _SUFFIX = {Modality.SPEECH: "wav", Modality.IMAGE: "png", Modality.TEXT: "txt"}
 
 

@@ -31,7 +31,7 @@ def main() -> None:
     refs = [e.attributes for e in examples]
     images = [Image.open(e.image).convert("RGB") for e in examples]
     for name in ("image", "image-allpairs"):
-        judge = ImageJudge.load(f"checkpoints/judges/{name}")
+        judge = ImageJudge.load(f"tmt/assets/judges/{name}")
         for label, degrade in DEGRADATIONS.items():
             acc = attribute_accuracy(judge.predict([degrade(im) for im in images]), refs)
             print(name, label, " ".join(f"{k} {100 * v:.2f}%" for k, v in acc.items()), flush=True)

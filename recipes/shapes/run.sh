@@ -1,15 +1,15 @@
 #!/usr/bin/env bash
 # The default bundle from scratch, on CPU, seed 0: corpus -> codecs -> token store -> translator
-# -> bundle (checkpoints/shapes). Each step skips work already done (rerun to resume).
+# -> bundle (tmt/assets/models/shapes). Each step skips work already done (rerun to resume).
 #   bash recipes/shapes/run.sh                  # the model's steps, in order (STEPS below)
 #   bash recipes/shapes/run.sh image-codec      # named steps only (STEPS or EXTRA_STEPS)
 # The image judge (step "judge") is a measuring instrument for `tmt eval`, not part of the
-# model; it ships in checkpoints/judges/image and is retrained only when named.
+# model; it ships in tmt/assets/judges/image and is retrained only when named.
 # Settings (environment): CORPUS, STORE, OMP_NUM_THREADS (default 2), TORCHRUN, IMAGE_WORK (the image
 # codec's scratch, default work), IMAGE_OUT (where the finished image codec goes, default
-# tokenizers/image), IMAGE_THREADS (the image codec's torch threads, default 2), IMAGE_PROCS
+# tmt/assets/codecs/image), IMAGE_THREADS (the image codec's torch threads, default 2), IMAGE_PROCS
 # (default 1; N > 1: stage 2 as N 1-thread data-parallel processes, e.g. one per core),
-# SPEECH_OUT (where the finished speech codec goes, default tokenizers/speech), CODECS (the folder
+# SPEECH_OUT (where the finished speech codec goes, default tmt/assets/codecs/speech), CODECS (the folder
 # with speech/ image/ text/ that the store and the bundle use, default tokenizers).
 # Step "decoders" trains the image codec's pixel decoder (refit), the speech vocoder and the speech
 # unit normalizer side by side on 1 thread each, then puts the speech codec together (teacher
@@ -22,10 +22,10 @@ TORCHRUN=${TORCHRUN:-.venv/bin/torchrun}
 CORPUS=${CORPUS:-work/shapes-20k}
 STORE=${STORE:-work/store-shapes}
 IMAGE_WORK=${IMAGE_WORK:-work}
-IMAGE_OUT=${IMAGE_OUT:-tokenizers/image}
+IMAGE_OUT=${IMAGE_OUT:-tmt/assets/codecs/image}
 IMAGE_THREADS=${IMAGE_THREADS:-2}
 IMAGE_PROCS=${IMAGE_PROCS:-1}
-SPEECH_OUT=${SPEECH_OUT:-tokenizers/speech}
+SPEECH_OUT=${SPEECH_OUT:-tmt/assets/codecs/speech}
 CODECS=${CODECS:-tokenizers}
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
 STEPS=(corpus speech-tokenizer image-codec decoders text-tokenizer store translator bundle)
@@ -42,8 +42,8 @@ corpus() {  # tmt-shapes, 20k examples
 }
 
 judge() {  # the image judge (ground-truth train images only)
-  [ -f checkpoints/judges/image/model.safetensors ] || \
-    $TMT codec train judge --corpus "$CORPUS" --out checkpoints/judges/image --seed 0
+  [ -f tmt/assets/judges/image/model.safetensors ] || \
+    $TMT codec train judge --corpus "$CORPUS" --out tmt/assets/judges/image --seed 0
 }
 
 speech-tokenizer() {  # k-means speech units of the output voice: the vocoder's units, the normalizer's teacher
@@ -118,7 +118,7 @@ decoders() {  # the image codec's pixel decoder (refit), the speech vocoder and 
 }
 
 text-tokenizer() {
-  [ -f tokenizers/text/config.json ] || $TMT text train --corpus "$CORPUS" --out tokenizers/text
+  [ -f tmt/assets/codecs/text/config.json ] || $TMT text train --corpus "$CORPUS" --out tmt/assets/codecs/text
 }
 
 store() {  # the token store (resumable), in two halves side by side on 1 thread each
@@ -140,7 +140,7 @@ translator() {  # resumes from work/runs/shapes-translator/last.pt
 }
 
 bundle() {
-  $TMT pack work/runs/shapes-translator/model --out checkpoints/shapes --codecs "$CODECS" --max-text-len 32 --max-speech-len 200 \
+  $TMT pack work/runs/shapes-translator/model --out tmt/assets/models/shapes --codecs "$CODECS" --max-text-len 32 --max-speech-len 200 \
     --rerank 1.0
 }
 

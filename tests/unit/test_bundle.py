@@ -131,3 +131,112 @@ def test_speech_decoder_handles_a_single_unit(bundle_dir):
     for n in (1, 2, 3):
         wave = bundle.decode(Modality.SPEECH, torch.arange(n))
         assert wave.ndim == 1 and len(wave) > 0 and np.isfinite(wave).all()
+
+
+# -- the public API (issue 28, item 4) -------------------------------------------------------
+def _bundle_with_defaults(bundle_dir, tmp_path, decoding):
+    meta = json.loads((bundle_dir / "model" / "bundle.json").read_text())
+    meta["decoding"] = decoding
+    meta["codecs"] = {m: str((bundle_dir / "model" / d).resolve()) for m, d in meta["codecs"].items()}
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "translator").symlink_to(bundle_dir / "model" / "translator")
+    (tmp_path / "m" / "bundle.json").write_text(json.dumps(meta))
+    return Bundle.load(tmp_path / "m")
+
+
+def test_translate_takes_one_item_or_a_list(bundle_dir):
+    bundle = Bundle.load(bundle_dir / "model")
+    one = bundle.translate(CAPTIONS[0], "text", "image", beam_size=1)
+    many = bundle.translate([CAPTIONS[0]], "text", "image", beam_size=1)
+    assert not isinstance(one, list) and isinstance(many, list) and len(many) == 1
+    assert torch.equal(one.ids, many[0].ids)
+    assert bundle.translate([], "text", "image") == []
+
+
+def test_caller_options_are_merged_over_the_bundle_defaults(bundle_dir, tmp_path):
+    bundle = _bundle_with_defaults(bundle_dir, tmp_path,
+                                   {"max_text_len": 7, "max_speech_len": 9, "rerank": 0.5})
+    merged = bundle.options(DecodingOptions(beam_size=2))
+    assert (merged.beam_size, merged.max_text_len, merged.max_speech_len, merged.rerank) == (2, 7, 9, 0.5)
+    assert bundle.options({"rerank": 0.0}).rerank == 0.0  # a mapping turns a bundle setting off
+    assert bundle.options(beam_size=3, max_text_len=4).max_text_len == 4
+    with pytest.raises(TmtError, match="unknown decoding option"):
+        bundle.options(beams=3)
+    # the length cap of the bundle holds when the caller only changes the beam
+    out = bundle.translate(bundle_dir / "in.wav", "speech", "text", DecodingOptions(beam_size=2))
+    assert len(out.ids) <= 7
+
+
+def test_results_carry_a_score_and_save_by_suffix(bundle_dir, tmp_path):
+    bundle = Bundle.load(bundle_dir / "model")
+    beam = bundle.translate(CAPTIONS[1], "text", "speech", beam_size=2, max_speech_len=6)
+    assert np.isfinite(beam.score) and beam.score <= 0  # a log-probability
+    reranked = bundle.translate(CAPTIONS[1], "text", "speech", beam_size=2, max_speech_len=6,
+                                rerank=0.5)
+    assert np.isfinite(reranked.score)
+    assert beam.save(tmp_path / "a" / "out.wav").stat().st_size > 44
+    image = bundle.translate(CAPTIONS[1], "text", "image", beam_size=1)
+    assert Image.open(image.save(tmp_path / "out.png")).size == (16, 16)
+    text = bundle.translate(bundle_dir / "in.png", "image", "text", beam_size=1, max_text_len=4)
+    assert text.save(tmp_path / "out.txt").read_text() == f"{text.output}\n"
+    with pytest.raises(TmtError, match="cannot save image as 'out.wav'"):
+        image.save(tmp_path / "out.wav")
+
+
+def test_batch_size_does_not_change_the_results(bundle_dir):
+    bundle = Bundle.load(bundle_dir / "model")
+    one = bundle.translate(CAPTIONS, "text", "image", beam_size=2, batch_size=1)
+    all_ = bundle.translate(CAPTIONS, "text", "image", beam_size=2, batch_size=3)
+    assert all(torch.equal(a.ids, b.ids) for a, b in zip(one, all_, strict=True))
+    with pytest.raises(TmtError, match="batch size"):
+        bundle.translate(CAPTIONS, "text", "image", batch_size=0)
+
+
+def test_decoding_options_and_bundles_are_exported_from_tmt():
+    import tmt
+
+    assert tmt.DecodingOptions is DecodingOptions and tmt.Bundle is Bundle
+    assert tmt.__version__ == "0.2.0"
+
+
+def test_bundles_by_name_under_tmt_home(bundle_dir, tmp_path, monkeypatch, capsys):
+    from tmt.bundle import available_models, resolve_model
+
+    monkeypatch.setenv("TMT_HOME", str(tmp_path / "home"))
+    (tmp_path / "home").mkdir()
+    (tmp_path / "home" / "mine").symlink_to(bundle_dir / "model")
+    assert resolve_model("mine") == tmp_path / "home" / "mine"
+    assert resolve_model("shapes").parent.name == "models"  # the built-in one
+    models = {(m["name"], m["source"]) for m in available_models()}
+    assert {("mine", "user"), ("shapes", "built-in")} <= models
+    with pytest.raises(TmtError, match="known by name: mine, shapes"):
+        resolve_model("nothing")
+    assert main(["models", "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert {m["name"] for m in listed["bundles"]} >= {"mine", "shapes"}
+
+
+def _modules(obj, depth=0, seen=None):
+    """Every torch module reachable through the attributes of a codec (3 levels deep)."""
+    seen = set() if seen is None else seen
+    if id(obj) in seen or depth > 3:
+        return
+    seen.add(id(obj))
+    if isinstance(obj, torch.nn.Module):
+        yield obj
+    elif hasattr(obj, "__dict__"):
+        for value in vars(obj).values():
+            yield from _modules(value, depth + 1, seen)
+
+
+def test_load_model_puts_every_part_on_the_device():
+    # the built-in bundle on the meta device: the translator, the image codec, the speech
+    # vocoder and its Griffin-Lim (MFCC features and the faiss unit lookup have no weights and
+    # stay CPU libraries)
+    bundle = Bundle.load("shapes", device="meta")
+    assert all(p.device.type == "meta" for p in bundle.translator.parameters())
+    for modality in Modality:
+        for module in _modules(bundle.codec(modality)):
+            tensors = [*module.parameters(), *module.buffers()]
+            assert all(t.device.type == "meta" for t in tensors), (modality, type(module))
+    assert len(list(_modules(bundle.codec(Modality.SPEECH)))) >= 4

@@ -15,8 +15,9 @@ def test_hf_tokenizers_is_not_shadowed_from_the_repo_root():
 
 
 def test_artefact_folders_hold_no_python():
-    for folder in ("tokenizers", "checkpoints"):
-        assert not list((ROOT / folder).rglob("*.py")), f"{folder}/ must hold no Python files"
+    assets = ROOT / "tmt" / "assets"
+    assert (assets / "models" / "shapes" / "bundle.json").is_file()
+    assert not list(assets.rglob("*.py")), "tmt/assets/ (package data) must hold no Python files"
 
 
 def test_shapes_recipe_checks_every_step_name_before_running_any():

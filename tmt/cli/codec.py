@@ -151,7 +151,7 @@ def _speech_parsers(sub: argparse._SubParsersAction) -> None:
                        "  tmt codec train normalizer --corpus work/shapes-20k --teacher "
                        "work/speech/tokenizer --out work/speech/normalizer --work "
                        "work/speech/normalizer-train --codec work/speech/codec --codec-out "
-                       "tokenizers/speech")
+                       "tmt/assets/codecs/speech")
     p.add_argument("--corpus", type=Path, required=True, help="tmt-shapes corpus directory")
     p.add_argument("--teacher", type=Path, required=True, help="speech tokenizer whose units are learnt")
     p.add_argument("--out", type=Path, required=True, help="normalizer directory to write")
@@ -318,7 +318,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     # -- speech codec ----------------------------------------------------------------------
     speech = sub.add_parser("speech", help="speech codec: audio <-> discrete units", formatter_class=HelpFormatter)
     speech_sub = speech.add_subparsers(dest="speech_command", metavar="ACTION", required=True)
-    codec_help = "speech codec directory (default: the shipped tokenizers/speech)"
+    codec_help = "speech codec directory (default: the built-in speech codec)"
     enc = speech_sub.add_parser("encode", help="print the unit ids of an audio file", formatter_class=HelpFormatter)
     enc.add_argument("audio", help="audio file (wav/flac/ogg/...; any rate, any channels)")
     enc.add_argument("--codec", default=None, help=codec_help)
@@ -335,7 +335,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     ttrain = text_sub.add_parser("train", help="WordPiece on a tmt-shapes corpus's training captions",
                                  formatter_class=HelpFormatter)
     ttrain.add_argument("--corpus", required=True, help="tmt-shapes corpus directory")
-    ttrain.add_argument("--out", required=True, help="codec directory to write (e.g. tokenizers/text)")
+    ttrain.add_argument("--out", required=True, help="codec directory to write (e.g. tmt/assets/codecs/text)")
     ttrain.add_argument("--vocab-size", type=int, default=1000, help="upper bound on the vocabulary")
     ttrain.set_defaults(handler=_cmd_text_train)
 

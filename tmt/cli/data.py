@@ -87,7 +87,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     tok.add_argument("--root", required=True, help="corpus directory")
     tok.add_argument("--out", required=True, help="token store directory")
     tok.add_argument("--codecs", default=None,
-                     help="directory with speech/ image/ text/ codecs (default: the repo's tokenizers/)")
+                     help="directory with speech/ image/ text/ codecs (default: the codecs built into tmt)")
     tok.add_argument("--shard", default=None, metavar="I/N",
                      help="process part I of N (0-based) so that machines can split a corpus")
     tok.add_argument("--shard-size", type=int, default=1000, help="examples per store shard")

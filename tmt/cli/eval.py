@@ -7,6 +7,7 @@ import sys
 
 from tmt.cli.help import HelpFormatter, add_decoding_arguments, parse_options
 from tmt.errors import TmtError
+from tmt.paths import JUDGES
 
 #: tmt.eval.captioning.CAPTION_METRICS, repeated so that ``tmt --help`` imports nothing heavy.
 CAPTION_METRIC_NAMES = ("bleu1", "bleu2", "bleu3", "bleu4", "meteor", "rouge_l", "cider", "spice")
@@ -132,7 +133,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         "images, the speech judge's WER per voice on the test audio, and the text parser's "
         "accuracy on every reference caption of the split.")
     jr.add_argument("--corpus", required=True, help="tmt-shapes corpus directory")
-    jr.add_argument("--image-judge", default="checkpoints/judges/image", help="image judge directory")
+    jr.add_argument("--image-judge", default=str(JUDGES / "image"), help="image judge directory (default: the built-in one)")
     jr.add_argument("--split", default="test", help="split for speech and text figures")
     jr.add_argument("--max-per-voice", type=int, default=None, help="cap on utterances per voice")
     jr.set_defaults(handler=_cmd_judge_report)

@@ -44,8 +44,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     pack = sub.add_parser("pack", help="write a model bundle: a trained translator + codec directories",
                           formatter_class=HelpFormatter)
     pack.add_argument("translator", help="translator directory (OUT_DIR/model of tmt train)")
-    pack.add_argument("--codecs", default=None, help="folder with speech/ image/ text/ (default: tokenizers/)")
-    pack.add_argument("--out", required=True, help="bundle directory, e.g. checkpoints/shapes")
+    pack.add_argument("--codecs", default=None, help="folder with speech/ image/ text/ (default: the codecs built into tmt)")
+    pack.add_argument("--out", required=True, help="bundle directory to write; under $TMT_HOME (~/.cache/tmt unless set) it loads by name")
     pack.add_argument("--name", default=None, help="bundle name (default: the directory name)")
     pack.add_argument("--max-text-len", type=int, default=64, help="the bundle's text length cap")
     pack.add_argument("--max-speech-len", type=int, default=500,

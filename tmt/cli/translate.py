@@ -95,26 +95,45 @@ def _cmd_demo(args: argparse.Namespace) -> None:
         print(line)
 
 def _cmd_models(args: argparse.Namespace) -> None:
+    import json
+
+    import torch
+
     from tmt.bundle import available_models
+    from tmt.paths import tmt_home
     from tmt.translator.config import PRESETS
     from tmt.translator.model import Translator
     from tmt.vocab import Vocabulary
 
-    print("presets (parameters with the paper's 38921-id union vocabulary):")
+    presets = []
     for name, make in PRESETS.items():
-        import torch
-
         config = make()
         with torch.device("meta"):
             n = Translator(config, Vocabulary.paper()).num_parameters()
-        print(f"  {name:8s} d={config.model_dim} layers={config.num_encoder_layers}+"
-              f"{config.num_decoder_layers} heads={config.num_attn_heads} "
-              f"ffn={config.ffn_inner_dim}  {n / 1e6:.1f}M")
+        presets.append({"name": name, "model_dim": config.model_dim,
+                        "encoder_layers": config.num_encoder_layers,
+                        "decoder_layers": config.num_decoder_layers,
+                        "heads": config.num_attn_heads, "ffn_inner_dim": config.ffn_inner_dim,
+                        "parameters": n})
     models = available_models()
-    print("installed bundles:" if models else "installed bundles: none")
+    if args.json:
+        print(json.dumps({"presets": presets, "bundles": models, "tmt_home": str(tmt_home())},
+                         indent=2, default=str))
+        return
+    print("presets (parameters with the paper's 38921-id union vocabulary):")
+    for p in presets:
+        print(f"  {p['name']:8s} d={p['model_dim']} layers={p['encoder_layers']}+"
+              f"{p['decoder_layers']} heads={p['heads']} ffn={p['ffn_inner_dim']}  "
+              f"{p['parameters'] / 1e6:.1f}M")
+    print(f"bundles (by name: $TMT_HOME = {tmt_home()}, then built in):"
+          if models else f"bundles: none (by name: $TMT_HOME = {tmt_home()}, then built in)")
     for m in models:
+        where = f"{m['source']}, {m['path']}" + (", hidden by the user bundle" if m["shadowed"] else "")
+        if "error" in m:
+            print(f"  {m['name']:8s} unreadable: {m['error']}  ({where})")
+            continue
         print(f"  {m['name']:8s} {m['parameters'] / 1e6:.1f}M parameters, vocabulary "
-              f"{m['vocab_size']}, codecs: {', '.join(m['codecs'])}  ({m['path']})")
+              f"{m['vocab_size']}, codecs: {', '.join(m['codecs'])}  ({where})")
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
@@ -134,7 +153,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                     help="modality of the output (not the input's)")
     tr.add_argument("input", help="wav/image file, or the text itself ('-': stdin)")
     tr.add_argument("-o", "--output", help="output file (text: default stdout)")
-    tr.add_argument("--model", default="shapes", help="bundle name under checkpoints/ or a path")
+    tr.add_argument("--model", default="shapes", help="bundle: a directory, or a name under $TMT_HOME or built in (tmt models)")
     add_decoding_arguments(tr)
     tr.set_defaults(handler=_cmd_translate)
 
@@ -157,9 +176,11 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     demo.add_argument("--out", default="demo_out", help="output directory")
     demo.add_argument("--model", default="shapes", help="bundle name or path")
     demo.add_argument("--examples", default=None, help="folder with speech.wav, image.png, text.txt "
-                      "(default: the repo's examples/)")
+                      "(default: the built-in examples)")
     demo.set_defaults(handler=_cmd_demo)
 
     # -- models ----------------------------------------------------------------------------
-    models = sub.add_parser("models", help="list presets and installed bundles", formatter_class=HelpFormatter)
+    models = sub.add_parser("models", help="list presets and the bundles known by name",
+                            formatter_class=HelpFormatter)
+    models.add_argument("--json", action="store_true", help="print JSON instead of a table")
     models.set_defaults(handler=_cmd_models)

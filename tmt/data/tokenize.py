@@ -185,9 +185,10 @@ def shard_of(items: Iterable[T], i: int, n: int) -> Iterator[T]:
 
 def load_codecs(codecs_dir: str | Path | None = None) -> dict[Modality, Codec]:
     """The codecs present in ``codecs_dir`` (subdirectories speech/ image/ text/)."""
-    from tmt.bundle import REPO_ROOT, load_codec
+    from tmt.bundle import load_codec
+    from tmt.paths import CODECS
 
-    root = Path(codecs_dir) if codecs_dir is not None else REPO_ROOT / "tokenizers"
+    root = Path(codecs_dir) if codecs_dir is not None else CODECS
     codecs = {m: load_codec(m, root / m.value) for m in MODALITIES if (root / m.value).is_dir()}
     if not codecs:
         raise TmtError(f"no codecs in {root} (expected speech/, image/ or text/ subdirectories)")

@@ -33,6 +33,15 @@ def java_missing() -> str | None:
     return None if shutil.which("java") else "no java executable on PATH (apt install default-jre-headless)"
 
 
+def pycocoevalcap_missing() -> str | None:
+    """Why the caption metrics cannot run, or None: pycocoevalcap is the ``eval`` extra."""
+    import importlib.util
+
+    if importlib.util.find_spec("pycocoevalcap") is None:
+        return "pycocoevalcap is not installed (pip install 'tmt[eval]')"
+    return None
+
+
 def _package_dir() -> Path:
     import pycocoevalcap
 
@@ -105,6 +114,8 @@ def caption_metrics(
         raise TmtError(f"unknown caption metrics {sorted(unknown)} (known: {', '.join(CAPTION_METRICS)})")
     if tokenizer not in ("auto", "ptb", "simple"):
         raise TmtError(f"unknown caption tokenizer {tokenizer!r} (auto, ptb, simple)")
+    if (reason := pycocoevalcap_missing()) is not None:
+        raise TmtError(f"caption metrics: {reason}")
 
     gts_raw = {i: [str(r) for r in refs] for i, refs in enumerate(references)}
     res_raw = {i: [str(h)] for i, h in enumerate(hypotheses)}

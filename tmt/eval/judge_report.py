@@ -1,6 +1,6 @@
 """Measure the three tmt-shapes judges on a corpus's ground-truth held-out data.
 
-    tmt judge-report --corpus work/shapes-20k --image-judge checkpoints/judges/image
+    tmt judge-report --corpus work/shapes-20k --image-judge tmt/assets/judges/image
 
 Prints the image judge's per-attribute accuracy on the test and compositional images, the
 speech judge's WER per voice on the test audio, and the text parser's accuracy on every
@@ -18,6 +18,7 @@ from tmt.data.shapes import ShapesExample, read_corpus
 from tmt.data.shapes_tts import read_wav
 from tmt.data.shapes_world import attribute_accuracy, parse_caption
 from tmt.eval.speech_judge import SpeechJudge, word_error_rate
+from tmt.paths import JUDGES
 
 if TYPE_CHECKING:
     from tmt.eval.image_judge import ImageJudge
@@ -73,7 +74,7 @@ def text_parser_report(examples: list[ShapesExample]) -> dict[str, float]:
 
 
 def print_judge_report(
-    corpus: str | Path, *, image_judge: str | Path = "checkpoints/judges/image",
+    corpus: str | Path, *, image_judge: str | Path = JUDGES / "image",
     split: str = "test", max_per_voice: int | None = None,
 ) -> None:
     """Print the three judges' figures on the corpus's ground-truth held-out data (see the

@@ -16,6 +16,7 @@ reports add ``exact_by_voice``: all attributes right, per input voice.
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -23,7 +24,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from tmt.bundle import REPO_ROOT, Bundle
+from tmt.bundle import Bundle
 from tmt.data.shapes import ShapesExample, SpeechRef, read_corpus
 from tmt.data.shapes_world import (
     attribute_accuracy,
@@ -35,13 +36,14 @@ from tmt.data.shapes_world import (
 from tmt.errors import TmtError
 from tmt.eval.benchmark import save_index, save_media
 from tmt.modality import DIRECTIONS, Modality
+from tmt.paths import JUDGES
 from tmt.translator.generate import DecodingOptions, generate
 
 S, IM, T = Modality.SPEECH, Modality.IMAGE, Modality.TEXT
-JUDGE_DIR = REPO_ROOT / "checkpoints" / "judges" / "image"
+JUDGE_DIR = JUDGES / "image"
 #: The judge also fine-tuned on rendered scenes of the held-out colour-shape pairs: the plain
 #: judge, which never saw them, reads ground-truth compositional images at only ~94% exact.
-ALLPAIRS_JUDGE_DIR = REPO_ROOT / "checkpoints" / "judges" / "image-allpairs"
+ALLPAIRS_JUDGE_DIR = JUDGES / "image-allpairs"
 
 
 def default_judge(split: str) -> Path:
@@ -51,7 +53,13 @@ def default_judge(split: str) -> Path:
 
 
 def caption_metrics(hypotheses: Sequence[str], references: Sequence[Sequence[str]]) -> dict[str, float]:
-    """BLEU-1..4 and CIDEr (pycocoevalcap; captions are already lower-case, no punctuation)."""
+    """BLEU-1..4 and CIDEr (pycocoevalcap; captions are already lower-case, no punctuation).
+    Without the ``eval`` extra: empty, with a note on stderr (the judges' metrics still run)."""
+    from tmt.eval.captioning import pycocoevalcap_missing
+
+    if (reason := pycocoevalcap_missing()) is not None:
+        print(f"tmt eval: no BLEU/CIDEr: {reason}", file=sys.stderr)
+        return {}
     from pycocoevalcap.bleu.bleu import Bleu
     from pycocoevalcap.cider.cider import Cider
 

@@ -1,7 +1,7 @@
 """tmt.image: an image ↔ exactly 32 discrete codes (SEED-style tokenizer) and back to pixels.
 
 from tmt.image import ImageCodec, load_image
-codec = ImageCodec.load("tokenizers/image")
+codec = ImageCodec.load("tmt/assets/codecs/image")
 ids = codec.encode("cat.png")          # LongTensor (32,) in [0, codec.vocab_size)
 picture = codec.decode(ids)            # PIL.Image.Image, codec.image_size square
 """

@@ -1,6 +1,6 @@
 """Speech ⇄ discrete units: tokenizer (features → k-means → dedup) and unit vocoders.
 
-``SpeechCodec.load()`` gives the shipped default (``tokenizers/speech``).
+``SpeechCodec.load()`` gives the shipped default (``tmt/assets/codecs/speech``).
 """
 
 from tmt.speech.audio import SAMPLE_RATE, load_audio, save_audio

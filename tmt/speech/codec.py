@@ -133,9 +133,9 @@ class SpeechCodec:
     def load(
         cls, directory: str | Path | None = None, device: str | torch.device = "cpu"
     ) -> SpeechCodec:
-        """Load a codec directory written by :meth:`save` (default: ``tokenizers/speech``); the
-        tokenizer's features (and a CodeHiFiGAN vocoder) run on ``device``, the units→mel
-        vocoder's Griffin-Lim on the CPU."""
+        """Load a codec directory written by :meth:`save` (default: ``tmt/assets/codecs/speech``); the
+        tokenizer's features, the normalizer and the vocoder (with its Griffin-Lim) run on
+        ``device``."""
         path = Path(directory) if directory is not None else DEFAULT_DIR
         cfg_path = path / "config.json"
         if not cfg_path.exists():
@@ -148,7 +148,7 @@ class SpeechCodec:
             raise TmtError(f"unknown vocoder {cfg.get('vocoder')!r} in {cfg_path}")
         bpe = UnitBPE.load(path / "bpe.json") if cfg.get("bpe") else None
         vocoder = (CodeHiFiGANVocoder.load(path / "vocoder", device) if vocoder_cls is CodeHiFiGANVocoder
-                   else UnitMelVocoder.load(path / "vocoder"))
+                   else UnitMelVocoder.load(path / "vocoder", device))
         normalizer = UnitNormalizer.load(path / "normalizer", device) if cfg.get("normalizer") else None
         codec = cls(SpeechTokenizer.load(path / "tokenizer", device), vocoder, bpe, normalizer)
         if "vocab_size" in cfg and cfg["vocab_size"] != codec.vocab_size:

@@ -35,7 +35,7 @@ class MelConfig:
 class MelFrontEnd:
     """wave (T,) ↔ log-mel (n_mels, F); analysis frames are centred (F = 1 + T // hop)."""
 
-    def __init__(self, config: MelConfig | None = None) -> None:
+    def __init__(self, config: MelConfig | None = None, device: str | torch.device = "cpu") -> None:
         import torchaudio
 
         self.cfg = cfg = config or MelConfig()
@@ -58,10 +58,13 @@ class MelFrontEnd:
         self.griffin_lim = torchaudio.transforms.GriffinLim(
             n_fft=cfg.n_fft, hop_length=cfg.hop, n_iter=cfg.griffin_lim_iters, power=2.0
         )
+        self.device = torch.device(device)
+        for module in (self.mel, self.inverse_mel, self.griffin_lim):
+            module.to(self.device)
 
     def log_mel(self, wave: torch.Tensor | np.ndarray) -> torch.Tensor:
         """(T,) float wave → (n_mels, 1 + T // hop) natural-log power mel."""
-        x = torch.as_tensor(np.asarray(wave, dtype=np.float32))
+        x = torch.as_tensor(np.asarray(wave, dtype=np.float32), device=self.device)
         return torch.log(self.mel(x).clamp_min(1e-5))
 
     def synthesize(self, log_mel: torch.Tensor) -> np.ndarray:
@@ -72,7 +75,7 @@ class MelFrontEnd:
         min_frames = self.cfg.n_fft // self.cfg.hop + 2
         if frames < min_frames:
             log_mel = torch.nn.functional.pad(log_mel, (0, min_frames - frames), value=-11.5)
-        power = torch.exp(log_mel.float()).clamp_min(0.0)
+        power = torch.exp(log_mel.to(self.device).float()).clamp_min(0.0)
         spec = self.inverse_mel(power).clamp_min(0.0)  # (n_fft/2+1, F) power spectrum
         # rand_init=False makes decode deterministic (same units → same audio).
         self.griffin_lim.rand_init = False
@@ -80,4 +83,4 @@ class MelFrontEnd:
         wave = torch.nn.functional.pad(wave, (0, log_mel.shape[-1] * self.cfg.hop - wave.shape[-1]))
         wave = wave[: frames * self.cfg.hop]
         peak = wave.abs().max().clamp_min(1e-4)
-        return (wave * (0.9 / peak)).numpy().astype(np.float32)
+        return (wave * (0.9 / peak)).cpu().numpy().astype(np.float32)

@@ -15,14 +15,15 @@ import numpy as np
 import torch
 
 from tmt.errors import TmtError
+from tmt.paths import CODECS
 from tmt.speech.audio import SAMPLE_RATE, load_audio, prepare_wave
 from tmt.speech.features import HOP, WINDOW, FeatureExtractor, HubertFeatures, features_from_config
 from tmt.speech.quantizer import KMeansQuantizer
 
 AudioInput = str | Path | bytes | np.ndarray | torch.Tensor
 
-#: Directory of the default shipped tokenizer (repo root ``tokenizers/speech``).
-DEFAULT_DIR = Path(__file__).resolve().parents[2] / "tokenizers" / "speech"
+#: The built-in speech codec (``tmt/assets/codecs/speech`` in the package).
+DEFAULT_DIR = CODECS / "speech"
 """Default shipped speech codec; its tokenizer is in the ``tokenizer/`` subdirectory."""
 
 CONFIG_FORMAT = "tmt-speech-tokenizer"

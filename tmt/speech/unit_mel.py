@@ -130,9 +130,11 @@ class UnitMelModel(nn.Module):
 class UnitMelVocoder:
     """Inference wrapper: ``decode(units) -> np.ndarray`` (16 kHz float32)."""
 
-    def __init__(self, model: UnitMelModel) -> None:
-        self.model = model.eval()
-        self.front = MelFrontEnd(model.cfg.mel)
+    def __init__(self, model: UnitMelModel, device: str | torch.device | None = None) -> None:
+        """The model and the Griffin-Lim front end run on ``device`` (default: the model's)."""
+        self.device = torch.device(device) if device is not None else next(model.parameters()).device
+        self.model = model.to(self.device).eval()
+        self.front = MelFrontEnd(model.cfg.mel, self.device)
 
     @property
     def vocab_size(self) -> int:
@@ -144,19 +146,19 @@ class UnitMelVocoder:
 
     def predict_durations(self, units: torch.Tensor) -> torch.Tensor:
         with torch.inference_mode():
-            u = units.reshape(1, -1)
-            _, _, log_dur = self.model.encode_units(u, torch.tensor([u.shape[1]]))
-            return torch.clamp(torch.round(torch.exp(log_dur[0]) - 1), min=1).long()
+            u = units.reshape(1, -1).to(self.device)
+            _, _, log_dur = self.model.encode_units(u, torch.tensor([u.shape[1]], device=self.device))
+            return torch.clamp(torch.round(torch.exp(log_dur[0]) - 1), min=1).long().cpu()
 
     def log_mel(self, units: torch.Tensor, durations: torch.Tensor | None = None) -> torch.Tensor:
         """(U,) units [+ (U,) durations] → (n_mels, F) log-mel."""
         units = check_units(units, self.vocab_size)
         with torch.inference_mode():
-            u = units.reshape(1, -1)
-            states, _, log_dur = self.model.encode_units(u, torch.tensor([u.shape[1]]))
+            u = units.reshape(1, -1).to(self.device)
+            states, _, log_dur = self.model.encode_units(u, torch.tensor([u.shape[1]], device=self.device))
             if durations is None:
                 durations = torch.clamp(torch.round(torch.exp(log_dur[0]) - 1), min=1).long()
-            mel, _ = self.model.decode_frames(states, durations.reshape(1, -1).long())
+            mel, _ = self.model.decode_frames(states, durations.reshape(1, -1).long().to(self.device))
         return mel[0].T
 
     def decode(self, units: torch.Tensor, durations: torch.Tensor | None = None) -> np.ndarray:
@@ -174,7 +176,7 @@ class UnitMelVocoder:
         save_file({k: v.to(dtype).contiguous() for k, v in self.model.state_dict().items()}, str(out / "model.safetensors"))
 
     @classmethod
-    def load(cls, directory: str | Path) -> UnitMelVocoder:
+    def load(cls, directory: str | Path, device: str | torch.device = "cpu") -> UnitMelVocoder:
         from safetensors.torch import load_file
 
         path = Path(directory)
@@ -189,7 +191,7 @@ class UnitMelVocoder:
         model = UnitMelModel(UnitMelConfig(**raw))
         state = load_file(str(path / "model.safetensors"))
         model.load_state_dict({k: v.float() for k, v in state.items()})
-        return cls(model)
+        return cls(model, device)
 
 
 def check_units(units: torch.Tensor | np.ndarray | list[int], vocab_size: int) -> torch.Tensor:

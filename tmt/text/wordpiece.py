@@ -14,8 +14,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-# mypy (namespace packages on) mistakes the repo-root tokenizers/ asset folder for HF's package.
-from tokenizers import (  # type: ignore[attr-defined]
+from tokenizers import (
     Tokenizer,
     decoders,
     models,

@@ -9,6 +9,7 @@ a speech target needs 201 of them).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -123,7 +124,25 @@ def generate(
     Returns codec-local ids of the best hypothesis per source (an image: exactly 32 codes),
     after reranking when ``options.rerank`` is positive.
     """
+    return [ids for ids, _ in generate_scored(translator, sources, target, options,
+                                              batch_size=batch_size)]
+
+
+@torch.inference_mode()
+def generate_scored(
+    translator: Translator,
+    sources: Sequence[tuple[Modality, Tensor]],
+    target: Modality,
+    options: DecodingOptions | None = None,
+    *,
+    batch_size: int = 16,
+) -> list[tuple[Tensor, float]]:
+    """:func:`generate` with each result's score: the generator's log-probability score of the
+    hypothesis (beam search: length-normalised by ``len_penalty``), or, when reranked, the
+    reranking score ``mean log p(y|x) + rerank * mean log p(x|y)``. Higher is better."""
     options = options or DecodingOptions()
+    if batch_size < 1:
+        raise TmtError(f"batch size must be at least 1, got {batch_size}")
     for modality, ids in sources:
         if modality is target:
             raise TmtError(f"cannot translate {modality.value} into {target.value}")
@@ -132,7 +151,7 @@ def generate(
     translator.eval()
     device = next(translator.parameters()).device
     generator = _generator(translator, target, options)
-    nbest: list[list[Tensor]] = []
+    nbest: list[list[tuple[Tensor, float]]] = []
     if options.seed is not None:
         torch.manual_seed(options.seed)
     with translator.output_restricted_to(target):
@@ -141,7 +160,7 @@ def generate(
             nbest.extend(_generate_chunk(translator, generator, chunk, target, device))
     if options.rerank <= 0 or all(len(hypotheses) == 1 for hypotheses in nbest):
         return [hypotheses[0] for hypotheses in nbest]  # nothing to rerank (greedy, sampling)
-    results: list[Tensor] = []
+    results: list[tuple[Tensor, float]] = []
     for start in range(0, len(sources), batch_size):
         results.extend(_rerank(translator, sources[start : start + batch_size],
                                nbest[start : start + batch_size], target, options.rerank, device))
@@ -154,8 +173,8 @@ def _generate_chunk(
     chunk: Sequence[tuple[Modality, Tensor]],
     target: Modality,
     device: torch.device,
-) -> list[list[Tensor]]:
-    """Each source's hypotheses, best first (codec-local ids)."""
+) -> list[list[tuple[Tensor, float]]]:
+    """Each source's hypotheses with their scores, best first (codec-local ids)."""
     source, lens = pad_stack([translator.source_ids(m, ids) for m, ids in chunk])
     source = source.to(device)
     tag = translator.vocab.tag(target)
@@ -163,22 +182,26 @@ def _generate_chunk(
     output = generator(source, BatchLayout.of(source, lens), prompt, BatchLayout.of(prompt))
     results = []
     for hypotheses in output.hypotheses:
-        seqs = [h.seq.cpu() for h in hypotheses]
-        results.append([translator.vocab.to_local(target, seq[seq != EOS]) for seq in seqs])
+        scored = []
+        for h in hypotheses:
+            seq = h.seq.cpu()
+            score = float(h.score) if h.score is not None else math.nan
+            scored.append((translator.vocab.to_local(target, seq[seq != EOS]), score))
+        results.append(scored)
     return results
 
 
 def _rerank(
     translator: Translator,
     sources: Sequence[tuple[Modality, Tensor]],
-    nbest: Sequence[list[Tensor]],
+    nbest: Sequence[list[tuple[Tensor, float]]],
     target: Modality,
     weight: float,
     device: torch.device,
-) -> list[Tensor]:
+) -> list[tuple[Tensor, float]]:
     """Per source, the hypothesis with the best forward + ``weight`` x reverse score."""
     pairs = [({modality: ids, target: hyp}, modality)
-             for (modality, ids), hypotheses in zip(sources, nbest) for hyp in hypotheses]
+             for (modality, ids), hypotheses in zip(sources, nbest) for hyp, _ in hypotheses]
     forward = translator.batch_from_pairs((example, (src, target)) for example, src in pairs)
     reverse = translator.batch_from_pairs((example, (target, src)) for example, src in pairs)
     assert forward is not None and reverse is not None
@@ -187,6 +210,6 @@ def _rerank(
     results, offset = [], 0
     for hypotheses in nbest:
         best = int(scores[offset : offset + len(hypotheses)].argmax())
-        results.append(hypotheses[best])
+        results.append((hypotheses[best][0], float(scores[offset + best])))
         offset += len(hypotheses)
     return results

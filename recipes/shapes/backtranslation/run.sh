@@ -15,7 +15,7 @@ export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 LIMIT=${LIMIT:-300}
 
 # 0. a frozen copy of the codecs, so that the bundles decode with the codecs the store used
-[ -d "$OUT/codecs/image" ] || { mkdir -p "$OUT/codecs"; cp -r tokenizers/speech tokenizers/image tokenizers/text "$OUT/codecs/"; }
+[ -d "$OUT/codecs/image" ] || { mkdir -p "$OUT/codecs"; cp -r tmt/assets/codecs/speech tmt/assets/codecs/image tmt/assets/codecs/text "$OUT/codecs/"; }
 
 # 1. disjoint train subsets (seed 0): 2 000 paired, 4 000 images, 4 000 speech-text pairs
 [ -f "$OUT/ids-paired.txt" ] || $PY $R/make_splits.py --store work/store-shapes --out "$OUT"

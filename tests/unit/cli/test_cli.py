@@ -38,7 +38,7 @@ def test_help_says_each_default_once(capsys):
     with pytest.raises(SystemExit):
         build_parser().parse_args(["pack", "--help"])
     out = " ".join(capsys.readouterr().out.split())
-    assert "(default: tokenizers/)" in out and out.count("(default:") == out.count("default")
+    assert "(default: the codecs built into tmt)" in out and out.count("(default:") == out.count("default")
     assert "reranking weight (see tmt translate --rerank) (default: 0.0)" in out
 
 

@@ -22,9 +22,10 @@ from tmt.data.shapes_world import (
 from tmt.errors import TmtError
 from tmt.eval.image_judge import ImageJudge, ImageJudgeConfig, ImageJudgeNet
 from tmt.eval.speech_judge import SpeechJudge, word_error_rate
+from tmt.paths import JUDGES
 from tmt.train.codecs.judge import train_image_judge
 
-SHIPPED_IMAGE_JUDGE = Path(__file__).resolve().parents[3] / "checkpoints" / "judges" / "image"
+SHIPPED_IMAGE_JUDGE = JUDGES / "image"
 
 
 @pytest.fixture(scope="module")

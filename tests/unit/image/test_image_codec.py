@@ -15,6 +15,7 @@ from tmt.image.codec import ImageCodec
 from tmt.image.config import ImageCodecConfig, paper, tiny
 from tmt.image.metrics import codebook_usage, psnr
 from tmt.modality import Codec, Modality
+from tmt.paths import CODECS
 from tmt.train.codecs.image_steps import Trainer, TrainOptions
 
 
@@ -199,7 +200,7 @@ def test_metrics() -> None:
     assert usage.used == 4 and usage.share_used == 0.5 and abs(usage.perplexity - 4) < 1e-9
 
 
-SHIPPED = Path(__file__).resolve().parents[3] / "tokenizers" / "image"
+SHIPPED = CODECS / "image"
 
 
 @pytest.mark.skipif(not (SHIPPED / "config.json").is_file(), reason="no shipped image codec")

@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
@@ -9,13 +7,12 @@ from speech_fixtures import utterance
 
 from tmt.errors import TmtError
 from tmt.modality import Codec, Modality
+from tmt.paths import CODECS
 from tmt.speech.codec import SpeechCodec
 from tmt.speech.features import MfccFeatures
 from tmt.speech.quantizer import KMeansQuantizer
 from tmt.speech.tokenizer import SpeechTokenizer
 from tmt.speech.unit_mel import UnitMelConfig, UnitMelModel, UnitMelVocoder
-
-REPO = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture(scope="module")
@@ -54,8 +51,8 @@ def test_codec_errors_are_one_line(codec, tmp_path):
 
 
 def test_shipped_default_codec_loads_and_tokenizers_dir_has_no_python():
-    shipped = REPO / "tokenizers" / "speech"
-    assert not list((REPO / "tokenizers").rglob("*.py"))
+    shipped = CODECS / "speech"
+    assert not list(CODECS.rglob("*.py"))
     if not (shipped / "config.json").exists():
         pytest.skip("default speech codec not shipped in this checkout")
     c = SpeechCodec.load()

@@ -6,7 +6,7 @@ embeddings → pixels) learns, with the codec's pixel and perceptual losses. It 
 old decoder's weights, or starts afresh when ``--override`` resizes it. The ids of the training
 images are computed once and cached in ``--work``, so a step never runs the encoder on them.
 
-    tmt codec train image-refit --codec tokenizers/image --corpus work/shapes-20k \\
+    tmt codec train image-refit --codec tmt/assets/codecs/image --corpus work/shapes-20k \\
         --out work/codec-wide --override '{"decoder_channels": [64, 128]}' --steps 3000
 
 Rerunning the same command resumes from ``work``/checkpoint.pt.

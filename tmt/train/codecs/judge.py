@@ -1,6 +1,6 @@
 """The image judge's training, on a tmt-shapes corpus's ground-truth TRAIN images only.
 
-    tmt codec train judge --corpus work/shapes-20k --out checkpoints/judges/image
+    tmt codec train judge --corpus work/shapes-20k --out tmt/assets/judges/image
 
 The valid split picks the best epoch; the test and compositional splits are never seen.
 """

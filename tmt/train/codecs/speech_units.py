@@ -1,6 +1,6 @@
 """The speech units: k-means of a speech tokenizer fitted on corpus audio (all voices).
 
-    tmt codec train speech-units --corpus DIR --features mfcc --out tokenizers/speech
+    tmt codec train speech-units --corpus DIR --features mfcc --out tmt/assets/codecs/speech
     tmt codec train speech-units --corpus DIR --features hubert --hubert-dir H --layer 4 --out OUT
 
 Frames are sampled from the train split across every voice, so that the units describe

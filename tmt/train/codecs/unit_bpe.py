@@ -1,6 +1,6 @@
 """Unit BPE: merges of speech units learned on a corpus's train utterances, added to a codec.
 
-    tmt codec train unit-bpe --corpus DIR --codec tokenizers/speech --vocab-size 1000
+    tmt codec train unit-bpe --corpus DIR --codec tmt/assets/codecs/speech --vocab-size 1000
 
 The utterances of ``examples`` random train examples (every voice, or with ``voices="input"``
 only those in the random input voices) are tokenized into units by the codec's tokenizer; the

@@ -1,7 +1,7 @@
 """The units→mel vocoder's training on the corpus's output voice.
 
     tmt codec train vocoder --corpus DIR --tokenizer work/speech/tokenizer \
-        --out work/speech/vocoder --codec-out tokenizers/speech --steps 1500
+        --out work/speech/vocoder --codec-out tmt/assets/codecs/speech --steps 1500
 
 ``out`` receives the best vocoder (on the valid split) during training; ``codec_out``
 receives, at the end, the complete :class:`SpeechCodec` (tokenizer + that vocoder).
