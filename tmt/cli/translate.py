@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import Any
 
 from tmt.cli.help import HelpFormatter, add_decoding_arguments, parse_options
 from tmt.errors import TmtError
@@ -105,7 +106,7 @@ def _cmd_models(args: argparse.Namespace) -> None:
     from tmt.translator.model import Translator
     from tmt.vocab import Vocabulary
 
-    presets = []
+    presets: list[dict[str, Any]] = []
     for name, make in PRESETS.items():
         config = make()
         with torch.device("meta"):
