@@ -33,6 +33,7 @@ from tmt.data.records import RawExample, TokenExample
 from tmt.data.store import TokenStoreWriter
 from tmt.errors import TmtError
 from tmt.modality import MODALITIES, Modality
+from tmt.progress import bar_off
 from tmt.translator.generate import DecodingOptions, generate
 
 log = logging.getLogger(__name__)
@@ -129,7 +130,7 @@ def backtranslate_examples(
     options = options or bundle.default_options
     writer.set_vocab_sizes({m: bundle.translator.vocab.size_of(m) for m in MODALITIES})
     summary = BacktranslateSummary()
-    bar = tqdm(desc="backtranslate", unit="ex", disable=not progress, dynamic_ncols=True)
+    bar = tqdm(desc="backtranslate", unit="ex", disable=bar_off(not progress), dynamic_ncols=True)
     pending = 0
     stream = iter(examples)
     while chunk := list(islice(stream, batch_size)):

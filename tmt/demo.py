@@ -26,14 +26,16 @@ def example_inputs(folder: Path) -> dict[Modality, object]:
     }
 
 
-def run_demo(out: str | Path, *, model: str = "shapes", examples: str | Path | None = None) -> Iterator[str]:
+def run_demo(
+    out: str | Path, *, model: str = "shapes", examples: str | Path | None = None, device: str = "cpu"
+) -> Iterator[str]:
     """Translate each example input into the two other modalities; yields one line per output."""
     from tmt.speech.audio import save_audio
 
     inputs = example_inputs(Path(examples) if examples else EXAMPLES)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    bundle = Bundle.load(model)
+    bundle = Bundle.load(model, device=device)
     yield f"model {bundle.name}: {bundle.num_parameters() / 1e6:.1f}M parameters"
     for source, target in DIRECTIONS:
         start = time.perf_counter()

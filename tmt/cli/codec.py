@@ -95,7 +95,7 @@ def _cmd_unit_bpe(args: argparse.Namespace) -> None:
 def _fields(args: argparse.Namespace) -> dict[str, Any]:
     """The parsed flags, minus argparse's own bookkeeping: the options dataclass's fields."""
     return {k: v for k, v in vars(args).items() if k not in ("handler", "command", "codec_command",
-                                                              "trainer")}
+                                                              "trainer", "quiet")}
 
 
 def _check_inputs(args: argparse.Namespace) -> None:

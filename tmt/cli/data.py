@@ -47,6 +47,7 @@ def _cmd_tokenize(args: argparse.Namespace) -> None:
         args.dataset, args.root, args.out, codecs_dir=args.codecs, shard=args.shard,
         shard_size=args.shard_size, options=options, tts=getattr(args, "tts", None),
         tts_cache=getattr(args, "tts_cache", None), speech_units=args.speech_units,
+        device=args.device,
     )
     print(summary)
     if summary.failures:
@@ -91,6 +92,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     tok.add_argument("--shard", default=None, metavar="I/N",
                      help="process part I of N (0-based) so that machines can split a corpus")
     tok.add_argument("--shard-size", type=int, default=1000, help="examples per store shard")
+    tok.add_argument("--device", default="cpu", help="torch device the codecs run on (cpu, cuda, ...)")
     tok.add_argument("--speech-units", action="store_true",
                      help="store speech as units even if the speech codec has unit BPE (for a "
                      "translator that cuts them into pieces itself: speech_bpe in its config)")
@@ -127,7 +129,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     )
     bt.add_argument("dataset", help="corpus reader (imagenet, commonvoice, shapes, ...)")
     bt.add_argument("--root", required=True, help="corpus directory")
-    bt.add_argument("--model", required=True, help="bundle name or path that translates")
+    bt.add_argument("--model", default="shapes",
+                    help="bundle that translates: a directory, or a name under $TMT_HOME or built in")
     bt.add_argument("--out", required=True, help="token store directory to write")
     bt.add_argument("--shard", default=None, metavar="I/N",
                     help="process part I of N (0-based) so that machines can split a corpus")

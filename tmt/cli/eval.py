@@ -33,6 +33,7 @@ def _cmd_eval(args: argparse.Namespace) -> None:
         reports = {
             split: evaluate_shapes(bundle, corpus, split, limit=args.limit, options=options,
                                    cascade=args.cascade, batch_size=args.batch_size,
+                                   judge_dir=args.judge,
                                    directions=directions,
                                    save_dir=Path(args.save_outputs) / split if args.save_outputs else None)
             for split in args.split or ["test", "compositional"]
@@ -57,7 +58,8 @@ def _cmd_eval(args: argparse.Namespace) -> None:
     for directory in args.unseen or ():
         from tmt.eval.unseen_eval import evaluate_unseen, format_rows
 
-        report = evaluate_unseen(bundle, directory, options=options, batch_size=args.batch_size)
+        report = evaluate_unseen(bundle, directory, options=options, batch_size=args.batch_size,
+                                 judge_dir=args.judge)
         reports[f"unseen:{directory}"] = report
         tables.append(f"{directory}:\n{format_rows(report)}")
     text = json.dumps(reports, indent=2)
@@ -97,6 +99,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     ev.add_argument("--split", nargs="+", default=None,
                     help="split(s) to score (default: test compositional for shapes, else test)")
     ev.add_argument("--model", default="shapes", help="bundle name or path")
+    ev.add_argument("--judge", default=None, metavar="DIR",
+                    help="tmt-shapes image judge directory (default: the built-in judge; on the "
+                    "compositional split the one that also saw the held-out pairs)")
     ev.add_argument("--out", help="also write the JSON report here")
     ev.add_argument("--limit", type=int, default=None,
                     help="first N items (real datasets: N images) of each split")

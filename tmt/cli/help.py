@@ -48,3 +48,47 @@ def add_decoding_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-len", type=int, default=None,
                         help="cap on generated text/speech tokens (default: 64 text, 500 speech)")
     parser.add_argument("--device", default="cpu", help="torch device (cpu, cuda, cuda:1, ...)")
+
+
+EXAMPLES: dict[str, str] = {
+    "translate": "tmt translate --from speech --to image in.wav -o out.png",
+    "encode": "tmt encode text 'a small red circle on the left' --json",
+    "decode": "tmt decode image 5 17 ... -o out.png   (the ids tmt encode printed)",
+    "demo": "tmt demo --out demo_out",
+    "models": "tmt models --json",
+    "tokenize": "tmt tokenize shapes --root work/shapes-20k --out work/store-shapes --shard 0/2",
+    "backtranslate": "tmt backtranslate imagenet --root data/imagenet --out work/stores/imagenet",
+    "data shapes": "tmt data shapes --out work/shapes-20k --size 20000 --seed 0",
+    "data unseen": "tmt data unseen --corpus work/shapes-20k --split test --limit 200 "
+                   "--out work/unseen-test",
+    "data report": "tmt data report work/store-shapes --json",
+    "train": "tmt train --config recipes/shapes/translator.yaml --set max_steps=100",
+    "pack": "tmt pack work/runs/shapes-translator/model --out ~/.cache/tmt/mine --rerank 1.0",
+    "eval": "tmt eval --corpus work/shapes-20k --split test --limit 500 --out report.json",
+    "judge-report": "tmt judge-report --corpus work/shapes-20k --split test",
+    "codec train speech-units": "tmt codec train speech-units --corpus work/shapes-20k "
+                                "--features mfcc --out work/speech/tokenizer --output-voice-only",
+    "codec train normalizer": "tmt codec train normalizer --corpus work/shapes-20k --teacher "
+                              "work/speech/tokenizer --out work/speech/normalizer --steps 2400",
+    "codec train hubert": "tmt codec train hubert --corpus work/shapes-20k --targets "
+                          "work/speech/tokenizer --out work/hubert --minutes 30",
+    "codec train vocoder": "tmt codec train vocoder --corpus work/shapes-20k --tokenizer "
+                           "work/speech/tokenizer --out work/speech/vocoder --steps 1500",
+    "codec train hifigan": "tmt codec train hifigan --corpus work/shapes-20k --tokenizer "
+                           "work/speech/tokenizer --out work/hifigan --preset tiny",
+    "codec train image-semantic": "tmt codec train image-semantic --corpus work/shapes-20k "
+                                  "--out work/image-encoder --steps 800",
+    "codec train image": "tmt codec train image --corpus work/shapes-20k --init "
+                         "work/image-encoder --freeze-encoder --out work/image-codec",
+    "codec train image-refit": "tmt codec train image-refit --codec work/image-codec --corpus "
+                               "work/shapes-20k --out work/image-codec-refit --steps 3000",
+    "codec train judge": "tmt codec train judge --corpus work/shapes-20k --out work/judge",
+    "codec train unit-probe": "tmt codec train unit-probe --corpus work/shapes-20k --tokenizer "
+                              "work/speech/tokenizer",
+    "codec train unit-bpe": "tmt codec train unit-bpe --corpus work/shapes-20k --codec "
+                            "work/codecs/speech --vocab-size 1000",
+    "speech encode": "tmt speech encode in.wav",
+    "speech resynth": "tmt speech resynth in.wav --out resynth.wav",
+    "text train": "tmt text train --corpus work/shapes-20k --out work/codecs/text",
+}
+"""One example per runnable command, shown at the end of its ``--help``."""

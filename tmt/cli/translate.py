@@ -45,13 +45,19 @@ def _write_output(modality: str, output: object, out: str | None) -> None:
         output.save(out)  # type: ignore[attr-defined]
     print(out)
 
-def _default_output(source: str, value: str, target: str) -> str | None:
+def _default_output(source: str, value: str, target: str, raw: object = None) -> str | None:
+    """``<input stem>.<target>.wav|png``; a text input's stem is its first words."""
+    import re
     from pathlib import Path
 
     if target == "text":
         return None
     suffix = {"speech": "wav", "image": "png"}[target]
-    stem = "stdin" if value == "-" or source == "text" else Path(value).stem
+    if source == "text":
+        words = re.findall(r"\w+", str(raw if raw is not None else value).lower())
+        stem = "_".join(words)[:40].rstrip("_") or "text"
+    else:
+        stem = "stdin" if value == "-" else Path(value).stem
     return f"{stem}.{target}.{suffix}"
 
 def _cmd_translate(args: argparse.Namespace) -> None:
@@ -62,17 +68,22 @@ def _cmd_translate(args: argparse.Namespace) -> None:
     raw = _read_input(args.source, args.input)
     bundle = Bundle.load(args.model, device=args.device)
     options = parse_options(args, bundle.default_options)
-    (result,) = bundle.translate([raw], args.source, args.target, options)
-    out = args.output or _default_output(args.source, args.input, args.target)
+    result = bundle.translate(raw, args.source, args.target, options)
+    out = args.output or _default_output(args.source, args.input, args.target, raw)
     _write_output(args.target, result.output, out)
 
 def _cmd_encode(args: argparse.Namespace) -> None:
     from tmt.bundle import Bundle
     from tmt.modality import Modality
 
-    bundle = Bundle.load(args.model)
+    bundle = Bundle.load(args.model, device=args.device)
     ids = bundle.encode(Modality.parse(args.modality), _read_input(args.modality, args.input))
-    print(" ".join(str(int(i)) for i in ids))
+    if args.json:
+        import json
+
+        print(json.dumps({"modality": args.modality, "ids": [int(i) for i in ids]}))
+    else:
+        print(" ".join(str(int(i)) for i in ids))
 
 def _cmd_decode(args: argparse.Namespace) -> None:
     import torch
@@ -86,13 +97,13 @@ def _cmd_decode(args: argparse.Namespace) -> None:
         raise TmtError("ids must be integers") from None
     if args.modality != "text" and not args.output:
         raise TmtError(f"decoding {args.modality} needs an output file (-o OUT)")
-    bundle = Bundle.load(args.model)
+    bundle = Bundle.load(args.model, device=args.device)
     _write_output(args.modality, bundle.decode(Modality.parse(args.modality), ids), args.output)
 
 def _cmd_demo(args: argparse.Namespace) -> None:
     from tmt.demo import run_demo
 
-    for line in run_demo(args.out, model=args.model, examples=args.examples):
+    for line in run_demo(args.out, model=args.model, examples=args.examples, device=args.device):
         print(line)
 
 def _cmd_models(args: argparse.Namespace) -> None:
@@ -163,12 +174,15 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     enc.add_argument("modality", choices=modalities)
     enc.add_argument("input", help="wav/image file, or the text itself ('-': stdin)")
     enc.add_argument("--model", default="shapes", help="bundle whose codecs to use")
+    enc.add_argument("--json", action="store_true", help='print {"modality": ..., "ids": [...]}')
+    enc.add_argument("--device", default="cpu", help="torch device (cpu, cuda, cuda:1, ...)")
     enc.set_defaults(handler=_cmd_encode)
     dec = sub.add_parser("decode", help="turn token ids back into a file or text", formatter_class=HelpFormatter)
     dec.add_argument("modality", choices=modalities)
     dec.add_argument("ids", nargs="+", help="codec-local ids, as `tmt encode` prints them")
     dec.add_argument("-o", "--output", help="output file (required for speech and image)")
     dec.add_argument("--model", default="shapes", help="bundle whose codecs to use")
+    dec.add_argument("--device", default="cpu", help="torch device (cpu, cuda, cuda:1, ...)")
     dec.set_defaults(handler=_cmd_decode)
 
     # -- demo ------------------------------------------------------------------------------
@@ -178,6 +192,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     demo.add_argument("--model", default="shapes", help="bundle name or path")
     demo.add_argument("--examples", default=None, help="folder with speech.wav, image.png, text.txt "
                       "(default: the built-in examples)")
+    demo.add_argument("--device", default="cpu", help="torch device (cpu, cuda, cuda:1, ...)")
     demo.set_defaults(handler=_cmd_demo)
 
     # -- models ----------------------------------------------------------------------------

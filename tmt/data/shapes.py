@@ -50,6 +50,7 @@ from tmt.data.shapes_world import (
     sample_record,
 )
 from tmt.errors import TmtError
+from tmt.progress import bar_off
 
 __all__ = [
     "OUTPUT_VOICE",
@@ -183,14 +184,14 @@ def generate_corpus(
 
     entries: list[dict[str, Any]] = []
     if workers == 1:
-        with tqdm(total=size, desc="tmt-shapes", unit="ex", disable=not progress) as bar:
+        with tqdm(total=size, desc="tmt-shapes", unit="ex", disable=bar_off(not progress)) as bar:
             for job in jobs:
                 entries.append(_work(job))
                 bar.update()
     else:
         # fork before tqdm starts its monitor thread; espeak-ng initializes lazily per worker.
         with multiprocessing.get_context("fork").Pool(workers) as pool:
-            with tqdm(total=size, desc="tmt-shapes", unit="ex", disable=not progress) as bar:
+            with tqdm(total=size, desc="tmt-shapes", unit="ex", disable=bar_off(not progress)) as bar:
                 for entry in pool.imap(_work, jobs, chunksize=8):
                     entries.append(entry)
                     bar.update()

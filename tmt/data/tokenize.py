@@ -17,6 +17,7 @@ from tmt.data.store import TokenStoreWriter
 from tmt.data.tts import TextToSpeech
 from tmt.errors import TmtError
 from tmt.modality import MODALITIES, Codec, Modality
+from tmt.progress import bar_off
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +103,7 @@ def tokenize_corpus(
         tokens={m.value: 0 for m in MODALITIES if m in codecs},
         media={m.value: 0 for m in MODALITIES if m in codecs},
     )
-    bar = tqdm(examples, desc="tokenize", unit="ex", disable=not progress, dynamic_ncols=True)
+    bar = tqdm(examples, desc="tokenize", unit="ex", disable=bar_off(not progress), dynamic_ncols=True)
     for raw in bar:
         summary.examples += 1
         if raw.id in writer:
@@ -183,13 +184,13 @@ def shard_of(items: Iterable[T], i: int, n: int) -> Iterator[T]:
             yield item
 
 
-def load_codecs(codecs_dir: str | Path | None = None) -> dict[Modality, Codec]:
+def load_codecs(codecs_dir: str | Path | None = None, device: str = "cpu") -> dict[Modality, Codec]:
     """The codecs present in ``codecs_dir`` (subdirectories speech/ image/ text/)."""
     from tmt.bundle import load_codec
     from tmt.paths import CODECS
 
     root = Path(codecs_dir) if codecs_dir is not None else CODECS
-    codecs = {m: load_codec(m, root / m.value) for m in MODALITIES if (root / m.value).is_dir()}
+    codecs = {m: load_codec(m, root / m.value, device) for m in MODALITIES if (root / m.value).is_dir()}
     if not codecs:
         raise TmtError(f"no codecs in {root} (expected speech/, image/ or text/ subdirectories)")
     return codecs
@@ -208,6 +209,7 @@ def tokenize_dataset(
     tts: str | TextToSpeech | None = None,
     tts_cache: str | Path | None = None,
     speech_units: bool = False,
+    device: str = "cpu",
 ) -> TokenizeSummary:
     """``tmt tokenize``: read a corpus, keep shard ``I/N`` of it, encode it into a store.
 
@@ -237,7 +239,7 @@ def tokenize_dataset(
         engine = tts_by_name(tts) if isinstance(tts, str) else tts
         cache = Path(tts_cache) if tts_cache else Path(f"{Path(out).resolve()}-tts")
         prepare = SpeechSynthesizer(engine, cache)
-    codecs = load_codecs(codecs_dir)
+    codecs = load_codecs(codecs_dir, device)
     speech = codecs.get(Modality.SPEECH)
     if speech_units and isinstance(speech, SpeechCodec):
         codecs[Modality.SPEECH] = speech.with_bpe(None)

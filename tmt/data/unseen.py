@@ -31,6 +31,7 @@ from tmt.data.augment import CONDITIONS, degrade
 from tmt.data.shapes import read_corpus, read_meta
 from tmt.data.shapes_tts import UNSEEN_VOICES, synthesize, write_wav
 from tmt.errors import TmtError
+from tmt.progress import bar_off
 
 FORMAT = "tmt-shapes-unseen"
 
@@ -74,7 +75,7 @@ def write_unseen_set(
     shutil.copyfile(source / "grammar.jsgf", out / "grammar.jsgf")
 
     clean: dict[tuple[str, str], np.ndarray] = {}
-    for item in tqdm(items, desc="unseen voices", disable=not progress):
+    for item in tqdm(items, desc="unseen voices", disable=bar_off(not progress)):
         shutil.copyfile(item.image, out / "images" / f"{item.id}.png")
         shutil.copyfile(item.speech[0].path, out / "speech" / f"{item.id}-reference.wav")
         for voice in voices:

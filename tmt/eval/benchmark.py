@@ -45,6 +45,7 @@ from tmt.eval.asr_judge import AsrJudge, load_asr_judge, wer_scores
 from tmt.eval.captioning import CAPTION_METRICS, caption_metrics
 from tmt.eval.clip_score import ClipScorer
 from tmt.modality import DIRECTIONS, Modality
+from tmt.progress import bar_off
 from tmt.translator.generate import DecodingOptions, generate
 
 S, IM, T = Modality.SPEECH, Modality.IMAGE, Modality.TEXT
@@ -187,8 +188,8 @@ class _Runner:
         tag = f"{source.value}->{target.value}"
         with torch.inference_mode():
             encoded = [self.bundle.encode(source, x) for x in tqdm(
-                inputs, desc=f"encode {tag}", disable=not self.progress, leave=False)]
-        for k in tqdm(range(0, len(encoded), self.batch_size), desc=tag, disable=not self.progress,
+                inputs, desc=f"encode {tag}", disable=bar_off(not self.progress), leave=False)]
+        for k in tqdm(range(0, len(encoded), self.batch_size), desc=tag, disable=bar_off(not self.progress),
                       leave=False):
             chunk = [(source, e) for e in encoded[k : k + self.batch_size]]
             with torch.inference_mode():

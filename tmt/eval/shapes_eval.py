@@ -37,6 +37,7 @@ from tmt.errors import TmtError
 from tmt.eval.benchmark import save_index, save_media
 from tmt.modality import DIRECTIONS, Modality
 from tmt.paths import JUDGES
+from tmt.progress import bar_off
 from tmt.translator.generate import DecodingOptions, generate
 
 S, IM, T = Modality.SPEECH, Modality.IMAGE, Modality.TEXT
@@ -111,7 +112,7 @@ def evaluate_shapes(
     needed = {s for s, _ in directions} | ({S} if cascade else set())
     encoded = {
         m: [bundle.encode(m, raw) for raw in tqdm(sources[m], desc=f"encode {m.value}",
-                                                 disable=not progress, leave=False)]
+                                                 disable=bar_off(not progress), leave=False)]
         for m in needed
     }
     refs = [x.attributes for x in items]
@@ -123,7 +124,7 @@ def evaluate_shapes(
     def translate(src: Modality, tgt: Modality, inputs: list[Any]) -> list[Any]:
         ids = []
         for k in tqdm(range(0, len(inputs), batch_size), desc=f"{src.value}->{tgt.value}",
-                      disable=not progress, leave=False):
+                      disable=bar_off(not progress), leave=False):
             chunk = [(src, e) for e in inputs[k : k + batch_size]]
             ids.extend(generate(bundle.translator, chunk, tgt, options, batch_size=batch_size))
         return ids

@@ -27,6 +27,7 @@ from tmt.data.unseen import read_unseen_set
 from tmt.eval.shapes_eval import default_judge, score_outputs
 from tmt.eval.speech_judge import unit_error_rate
 from tmt.modality import Modality
+from tmt.progress import bar_off
 from tmt.speech.codec import SpeechCodec
 from tmt.translator.generate import DecodingOptions, generate
 
@@ -57,12 +58,12 @@ def evaluate_unseen(
 
     def translate(src: Modality, tgt: Modality, inputs: list[Any], what: str) -> list[Any]:
         ids: list[Any] = []
-        for k in tqdm(range(0, len(inputs), batch_size), desc=what, disable=not progress, leave=False):
+        for k in tqdm(range(0, len(inputs), batch_size), desc=what, disable=bar_off(not progress), leave=False):
             chunk = [(src, e) for e in inputs[k : k + batch_size]]
             ids.extend(generate(bundle.translator, chunk, tgt, options, batch_size=batch_size))
         return [bundle.decode(tgt, x) for x in ids]
 
-    speech = [bundle.encode(S, r["wav"]) for r in tqdm(rows, desc="encode speech", disable=not progress,
+    speech = [bundle.encode(S, r["wav"]) for r in tqdm(rows, desc="encode speech", disable=bar_off(not progress),
                                                       leave=False)]
     codec = bundle.codec(S)
     reference_codec = codec.with_normalizer(None) if isinstance(codec, SpeechCodec) else codec

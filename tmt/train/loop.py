@@ -28,6 +28,7 @@ from tmt.data.pseudo import generated_modalities
 from tmt.errors import TmtError
 from tmt.files import save_torch
 from tmt.modality import DIRECTIONS, MODALITIES, Modality
+from tmt.progress import bar_off
 from tmt.speech.unit_bpe import UnitBPE
 from tmt.train.config import TrainConfig
 from tmt.train.distributed import Dist, local_device
@@ -376,7 +377,7 @@ class Trainer:
         valid: dict[str, float] = {}
         bar = tqdm(
             total=config.max_steps, initial=self.step, desc="train", unit="step",
-            disable=not self.dist.is_main, dynamic_ncols=True,
+            disable=bar_off(not self.dist.is_main), dynamic_ncols=True,
         )
         stop = StopRequest()
         try:

@@ -113,3 +113,38 @@ def test_unseen_defaults_repeat_the_library_constants():
     from tmt.data.shapes_tts import UNSEEN_VOICES
 
     assert data.UNSEEN_VOICES == UNSEEN_VOICES and data.CONDITIONS == tuple(CONDITIONS)
+
+
+def test_every_command_has_an_example_and_version_and_quiet_exist(capsys):
+    from tmt import __version__
+    from tmt.cli import commands
+
+    parser = build_parser()
+    for path, command in commands(parser):
+        assert (command.epilog or "").startswith(f"example: tmt {path}"), path
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--version"])
+    assert capsys.readouterr().out.strip() == f"tmt {__version__}"
+    assert parser.parse_args(["--quiet", "models"]).quiet
+
+
+def test_quiet_turns_progress_bars_off(monkeypatch):
+    from tmt.cli import _configure_output
+    from tmt.progress import bar_off
+
+    monkeypatch.delenv("TQDM_DISABLE", raising=False)
+    assert not bar_off() and bar_off(True)
+    monkeypatch.setenv("TQDM_DISABLE", "1")
+    assert bar_off()
+    monkeypatch.delenv("TQDM_DISABLE")
+    _configure_output(quiet=True)
+    assert bar_off()
+
+
+def test_text_input_names_the_output_file():
+    from tmt.cli.translate import _default_output
+
+    assert _default_output("text", "a small red circle", "image", "a small red circle") == \
+        "a_small_red_circle.image.png"
+    assert _default_output("speech", "dir/in.wav", "image") == "in.image.png"
+    assert _default_output("image", "x.png", "text") is None

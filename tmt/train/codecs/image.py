@@ -22,6 +22,7 @@ from tmt.image.codec import ImageCodec
 from tmt.image.config import PRESETS, ImageCodecConfig
 from tmt.image.io import to_unit_range
 from tmt.image.modules import ConvEncoder
+from tmt.progress import bar_off
 from tmt.train.codecs.image_alignment import caption_sequences, caption_targets
 from tmt.train.codecs.image_data import (
     cached_images,
@@ -128,7 +129,7 @@ def train_image_codec(options: ImageCodecOptions) -> ImageCodec:
     n = len(train_images)
     bar = tqdm(
         total=opts.steps, initial=trainer.step, desc="image codec", unit="step", mininterval=10,
-        disable=not dist.is_main,
+        disable=bar_off(not dist.is_main),
     )
     start = time.time() - elapsed
     share = opts.batch_size // dist.world_size
