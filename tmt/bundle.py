@@ -25,6 +25,7 @@ from typing import Any
 import torch
 
 from tmt.errors import TmtError
+from tmt.files import check_format, format_header
 from tmt.modality import MODALITIES, Codec, Modality
 from tmt.paths import CODECS as SHIPPED_CODECS
 from tmt.paths import MODELS, tmt_home
@@ -235,9 +236,7 @@ def read_bundle_meta(path: Path) -> dict[str, Any]:
         meta = json.loads((path / BUNDLE_FILE).read_text())
     except json.JSONDecodeError as error:
         raise TmtError(f"invalid {path / BUNDLE_FILE}: {error}") from None
-    if not isinstance(meta, dict):
-        raise TmtError(f"invalid {path / BUNDLE_FILE}: expected an object")
-    return meta
+    return check_format(path / BUNDLE_FILE, meta, "tmt-bundle")
 
 
 def write_bundle(
@@ -260,7 +259,7 @@ def write_bundle(
         m.value: os.path.relpath(Path(d).resolve(), directory.resolve())
         for m, d in codec_dirs.items()
     }
-    meta = {"name": name, "codecs": rel, "decoding": decoding or {}, **(extra or {})}
+    meta = {**format_header("tmt-bundle"), "name": name, "codecs": rel, "decoding": decoding or {}, **(extra or {})}
     (directory / BUNDLE_FILE).write_text(json.dumps(meta, indent=2) + "\n")
     return directory
 

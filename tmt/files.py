@@ -35,3 +35,49 @@ def save_torch(obj: Any, path: str | Path) -> None:
     import torch
 
     atomic_write(path, lambda tmp: torch.save(obj, tmp))
+
+
+FORMAT_VERSION = 1
+"""The version of the on-disk layout of tmt's artefacts; a loader refuses a newer one."""
+
+
+def format_header(kind: str) -> dict[str, Any]:
+    """The first two keys of every artefact's ``config.json`` / ``bundle.json``: what it is
+    (``"tmt-image-codec"``, ...) and the layout version it was written in."""
+    return {"format": kind, "format_version": FORMAT_VERSION}
+
+
+def check_format(path: str | Path, config: Any, kind: str, *, required: bool = False) -> dict[str, Any]:
+    """``config`` without its header, after checking it: the kind must be ``kind`` (files of
+    tmt 0.1 that have none pass unless ``required``) and the version one this tmt reads."""
+    from tmt.errors import TmtError
+
+    if not isinstance(config, dict):
+        raise TmtError(f"{path}: expected a JSON object, got {type(config).__name__}")
+    config = dict(config)
+    found = config.pop("format", None)
+    version = config.pop("format_version", 1)
+    if found != kind and (found is not None or required):
+        raise TmtError(f"{path} is not a {kind} file (its format is {found!r})")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise TmtError(f"{path}: bad format_version {version!r}")
+    if version > FORMAT_VERSION:
+        raise TmtError(f"{path} was written in format version {version}, newer than this tmt "
+                       f"reads ({FORMAT_VERSION}): upgrade tmt")
+    return config
+
+
+def read_json(path: str | Path) -> Any:
+    """A JSON file's content; a missing, unreadable or malformed file is one TmtError."""
+    import json
+
+    from tmt.errors import TmtError
+
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise TmtError(f"{path} not found") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise TmtError(f"cannot read {path}: {error}") from None
+    except json.JSONDecodeError as error:
+        raise TmtError(f"{path} is not valid JSON ({error})") from None

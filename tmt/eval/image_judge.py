@@ -21,6 +21,7 @@ from torch import nn
 
 from tmt.data.shapes_world import CANONICAL_RELATIONS, COLOURS, POSITIONS, SHAPES, SIZES, Record
 from tmt.errors import TmtError
+from tmt.files import check_format, format_header
 from tmt.image.modules import with_coordinates
 
 
@@ -193,7 +194,7 @@ class ImageJudge:
         config_path, weights_path = directory / "config.json", directory / "model.safetensors"
         if not config_path.is_file() or not weights_path.is_file():
             raise TmtError(f"{directory} is not an image judge (config.json + model.safetensors)")
-        raw = json.loads(config_path.read_text())
+        raw = check_format(config_path, json.loads(config_path.read_text()), "tmt-image-judge")
         for key in ("channels", "shapes", "colours", "sizes", "positions", "relations"):
             raw[key] = tuple(raw[key])
         model = ImageJudgeNet(ImageJudgeConfig(**raw))
@@ -207,7 +208,7 @@ class ImageJudge:
 
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        (directory / "config.json").write_text(json.dumps(asdict(self.config), indent=2) + "\n")
+        (directory / "config.json").write_text(json.dumps({**format_header("tmt-image-judge"), **asdict(self.config)}, indent=2) + "\n")
         state = {
             k: (v.half() if v.is_floating_point() else v).contiguous()
             for k, v in self.model.state_dict().items()

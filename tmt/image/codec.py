@@ -14,6 +14,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from tmt.errors import TmtError
+from tmt.files import check_format, format_header
 from tmt.image.config import ImageCodecConfig, tiny
 from tmt.image.decoder import PixelDecoder
 from tmt.image.io import ImageSource, image_to_tensor, load_image, tensor_to_image
@@ -27,6 +28,7 @@ from tmt.image.modules import (
 from tmt.modality import Modality
 
 CONFIG_FILE = "config.json"
+KIND = "tmt-image-codec"
 WEIGHTS_FILE = "model.safetensors"
 
 
@@ -187,7 +189,7 @@ class ImageCodec(nn.Module):
         """Write ``config.json`` and ``model.safetensors`` (fp16 by default) into ``directory``."""
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        config = {"codec": "image", **self.config.to_dict()}
+        config = {**format_header(KIND), "codec": "image", **self.config.to_dict()}
         (directory / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")
         state = {k: v.detach().to("cpu", dtype).contiguous() for k, v in self.state_dict().items()}
         save_file(state, str(directory / WEIGHTS_FILE), metadata={"format": "pt"})
@@ -205,6 +207,7 @@ class ImageCodec(nn.Module):
             data = json.loads(config_path.read_text())
         except json.JSONDecodeError as error:
             raise TmtError(f"{config_path} is not valid JSON ({error})") from None
+        data = check_format(config_path, data, KIND)
         if data.pop("codec", "image") != "image":
             raise TmtError(f"{directory} holds a {data.get('codec')!r} codec, not an image codec")
         codec = cls(ImageCodecConfig.from_dict(data))

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from tmt.errors import TmtError
+from tmt.files import check_format, format_header, read_json
 from tmt.modality import Modality
 from tmt.speech.hifigan import CodeHiFiGANVocoder
 from tmt.speech.normalizer import UnitNormalizer
@@ -125,7 +126,7 @@ class SpeechCodec:
             (out / "bpe.json").unlink(missing_ok=True)
         if self.normalizer is not None:
             self.normalizer.save(out / "normalizer")
-        cfg = {"format": CONFIG_FORMAT, "vocoder": _vocoder_name(self.vocoder), "vocab_size": self.vocab_size,
+        cfg = {**format_header(CONFIG_FORMAT), "vocoder": _vocoder_name(self.vocoder), "vocab_size": self.vocab_size,
                "bpe": self.bpe is not None, "normalizer": self.normalizer is not None}
         (out / "config.json").write_text(json.dumps(cfg, indent=2) + "\n")
 
@@ -140,9 +141,7 @@ class SpeechCodec:
         cfg_path = path / "config.json"
         if not cfg_path.exists():
             raise TmtError(f"not a speech codec directory (no config.json): {path}")
-        cfg = json.loads(cfg_path.read_text())
-        if cfg.get("format") != CONFIG_FORMAT:
-            raise TmtError(f"{cfg_path} is not a speech codec config")
+        cfg = check_format(cfg_path, read_json(cfg_path), CONFIG_FORMAT, required=True)
         vocoder_cls = _VOCODERS.get(cfg.get("vocoder", ""))
         if vocoder_cls is None:
             raise TmtError(f"unknown vocoder {cfg.get('vocoder')!r} in {cfg_path}")

@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from torch.nn.utils.parametrizations import weight_norm
 
 from tmt.errors import TmtError
+from tmt.files import check_format, format_header
 from tmt.speech.unit_mel import check_units
 
 CONFIG_FORMAT = "tmt-code-hifigan"
@@ -190,7 +191,7 @@ class CodeHiFiGANVocoder:
 
         out = Path(directory)
         out.mkdir(parents=True, exist_ok=True)
-        cfg = {"format": CONFIG_FORMAT, **asdict(self.model.cfg)}
+        cfg = {**format_header(CONFIG_FORMAT), **asdict(self.model.cfg)}
         (out / "config.json").write_text(json.dumps(cfg, indent=2) + "\n")
         dtype = torch.float16 if half else torch.float32
         state = {k: v.to(dtype).contiguous() for k, v in self.model.state_dict().items()}
@@ -204,8 +205,7 @@ class CodeHiFiGANVocoder:
         if not (path / "config.json").exists():
             raise TmtError(f"not a vocoder directory (no config.json): {path}")
         raw = json.loads((path / "config.json").read_text())
-        if raw.pop("format", None) != CONFIG_FORMAT:
-            raise TmtError(f"{path / 'config.json'} is not a tmt CodeHiFiGAN config")
+        raw = check_format(path / "config.json", raw, CONFIG_FORMAT, required=True)
         for key in ("upsample_rates", "upsample_kernel_sizes", "resblock_kernel_sizes"):
             raw[key] = tuple(raw[key])
         raw["resblock_dilation_sizes"] = tuple(tuple(d) for d in raw["resblock_dilation_sizes"])

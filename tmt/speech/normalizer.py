@@ -31,6 +31,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from tmt.errors import TmtError
+from tmt.files import check_format, format_header
 
 CONFIG_FORMAT = "tmt-unit-normalizer"
 SAMPLE_RATE = 16_000
@@ -267,7 +268,7 @@ class UnitNormalizer(nn.Module):
         state = {k: (v.half() if half and v.is_floating_point() else v).contiguous().cpu()
                  for k, v in self.state_dict().items()}
         save_file(state, str(out / "model.safetensors"))
-        cfg = {"format": CONFIG_FORMAT, "format_version": 1, **asdict(self.config)}
+        cfg = {**format_header(CONFIG_FORMAT), **asdict(self.config)}
         (out / "config.json").write_text(json.dumps(cfg, indent=2) + "\n")
 
     @classmethod
@@ -280,9 +281,7 @@ class UnitNormalizer(nn.Module):
             cfg = json.loads(cfg_path.read_text())
         except (OSError, ValueError) as error:
             raise TmtError(f"cannot read the normalizer config {cfg_path}: {error}") from None
-        if not isinstance(cfg, dict) or cfg.pop("format", None) != CONFIG_FORMAT:
-            raise TmtError(f"{cfg_path} is not a unit normalizer config")
-        cfg.pop("format_version", None)
+        cfg = check_format(cfg_path, cfg, CONFIG_FORMAT, required=True)
         try:
             model = cls(NormalizerConfig(**cfg))
             state = load_file(str(path / "model.safetensors"))

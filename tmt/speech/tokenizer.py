@@ -15,6 +15,8 @@ import numpy as np
 import torch
 
 from tmt.errors import TmtError
+from tmt.files import check_format, format_header
+from tmt.files import read_json as _read_json
 from tmt.paths import CODECS
 from tmt.speech.audio import SAMPLE_RATE, load_audio, prepare_wave
 from tmt.speech.features import HOP, WINDOW, FeatureExtractor, HubertFeatures, features_from_config
@@ -134,7 +136,7 @@ class SpeechTokenizer:
     # -- persistence -----------------------------------------------------------------------
     def config(self) -> dict[str, Any]:
         return {
-            "format": CONFIG_FORMAT,
+            **format_header(CONFIG_FORMAT),
             "sample_rate": SAMPLE_RATE,
             "vocab_size": self.vocab_size,
             "deduplicate": True,
@@ -163,9 +165,7 @@ class SpeechTokenizer:
         cfg_path = path / "config.json"
         if not cfg_path.exists() or not (path / "model.safetensors").exists():
             raise TmtError(f"not a speech tokenizer directory (config.json + model.safetensors): {path}")
-        cfg = json.loads(cfg_path.read_text())
-        if cfg.get("format") != CONFIG_FORMAT:
-            raise TmtError(f"{cfg_path} is not a speech tokenizer config (format {cfg.get('format')!r})")
+        cfg = check_format(cfg_path, _read_json(cfg_path), CONFIG_FORMAT, required=True)
         tensors = load_file(str(path / "model.safetensors"))
         state = {k[len("features.") :]: v for k, v in tensors.items() if k.startswith("features.")}
         features = features_from_config(cfg["features"], state)

@@ -19,6 +19,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from tmt.errors import TmtError
+from tmt.files import check_format, format_header
 from tmt.speech.mel import MelConfig, MelFrontEnd
 
 CONFIG_FORMAT = "tmt-unit-mel-vocoder"
@@ -171,7 +172,7 @@ class UnitMelVocoder:
         out = Path(directory)
         out.mkdir(parents=True, exist_ok=True)
         cfg = asdict(self.model.cfg)
-        (out / "config.json").write_text(json.dumps({"format": CONFIG_FORMAT, **cfg}, indent=2) + "\n")
+        (out / "config.json").write_text(json.dumps({**format_header(CONFIG_FORMAT), **cfg}, indent=2) + "\n")
         dtype = torch.float16 if half else torch.float32
         save_file({k: v.to(dtype).contiguous() for k, v in self.model.state_dict().items()}, str(out / "model.safetensors"))
 
@@ -184,8 +185,7 @@ class UnitMelVocoder:
             raw = json.loads((path / "config.json").read_text())
         except FileNotFoundError:
             raise TmtError(f"not a vocoder directory (no config.json): {path}") from None
-        if raw.pop("format", None) != CONFIG_FORMAT:
-            raise TmtError(f"{path / 'config.json'} is not a units→mel vocoder config")
+        raw = check_format(path / "config.json", raw, CONFIG_FORMAT, required=True)
         raw["mel"] = MelConfig(**raw["mel"])
         raw["decoder_dilations"] = tuple(raw["decoder_dilations"])
         model = UnitMelModel(UnitMelConfig(**raw))

@@ -11,12 +11,14 @@ from typing import Any, Protocol
 import torch
 
 from tmt.errors import TmtError
+from tmt.files import check_format, format_header
 from tmt.modality import Modality
 from tmt.text.normalize import normalize_text
 from tmt.text.spm import SentencePieceBackend
 from tmt.text.wordpiece import WordPieceBackend
 
 CONFIG_FILE = "config.json"
+KIND = "tmt-text-tokenizer"
 
 
 @dataclass(kw_only=True, frozen=True)
@@ -124,7 +126,7 @@ class TextTokenizer:
         directory = Path(directory)
         try:
             raw = json.loads((directory / CONFIG_FILE).read_text(encoding="utf-8"))
-            config = TextTokenizerConfig(**raw)
+            config = TextTokenizerConfig(**check_format(directory / CONFIG_FILE, raw, KIND))
         except FileNotFoundError:
             raise TmtError(f"{directory}: not a saved text tokenizer (no {CONFIG_FILE})") from None
         except (OSError, ValueError, TypeError) as error:
@@ -165,7 +167,7 @@ class TextTokenizer:
         directory.mkdir(parents=True, exist_ok=True)
         file = self._backend.save(directory)
         config = TextTokenizerConfig(kind=self.kind, file=file, vocab_size=self.vocab_size)
-        (directory / CONFIG_FILE).write_text(json.dumps(asdict(config), indent=2) + "\n")
+        (directory / CONFIG_FILE).write_text(json.dumps({**format_header(KIND), **asdict(config)}, indent=2) + "\n")
 
     # -- codec -----------------------------------------------------------------------------
     @property

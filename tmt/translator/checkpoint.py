@@ -11,7 +11,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from tmt.errors import TmtError
-from tmt.files import atomic_write
+from tmt.files import atomic_write, check_format, format_header
 from tmt.translator.config import TranslatorConfig
 from tmt.vocab import Vocabulary
 
@@ -21,6 +21,7 @@ if TYPE_CHECKING:  # the model imports this module to save and load itself
     from tmt.translator.model import Translator
 
 CONFIG = "config.json"
+KIND = "tmt-translator"
 VOCAB = "vocab.json"
 WEIGHTS = "model.safetensors"
 # Tied copies of the shared embedding; stored once, under the encoder's name.
@@ -45,7 +46,7 @@ def save_translator(translator: Translator, directory: str | Path, *, fp16: bool
     atomic_write(directory / WEIGHTS, lambda tmp: save_file(state, tmp))
     atomic_write(
         directory / CONFIG,
-        lambda tmp: Path(tmp).write_text(json.dumps(translator.config.to_dict(), indent=2) + "\n"),
+        lambda tmp: Path(tmp).write_text(json.dumps({**format_header(KIND), **translator.config.to_dict()}, indent=2) + "\n"),
     )
     atomic_write(directory / VOCAB, lambda tmp: translator.vocab.save(tmp))
 
@@ -59,7 +60,8 @@ def read_checkpoint(
         if not (directory / name).is_file():
             raise TmtError(f"not a translator checkpoint: {directory / name} is missing")
     try:
-        config = TranslatorConfig.from_dict(json.loads((directory / CONFIG).read_text()))
+        raw = json.loads((directory / CONFIG).read_text())
+        config = TranslatorConfig.from_dict(check_format(directory / CONFIG, raw, KIND))
     except (json.JSONDecodeError, TypeError) as error:
         raise TmtError(f"invalid translator config {directory / CONFIG}: {error}") from None
     vocab = Vocabulary.load(directory / VOCAB)
