@@ -14,6 +14,15 @@ CAPTION_METRIC_NAMES = ("bleu1", "bleu2", "bleu3", "bleu4", "meteor", "rouge_l",
 
 
 def _cmd_eval(args: argparse.Namespace) -> None:
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="tmt-eval-") as scratch:
+        # --report without --save-outputs: the outputs the page shows are kept until it is written
+        saves = args.save_outputs or (scratch if args.report else None)
+        _evaluate(args, saves)
+
+
+def _evaluate(args: argparse.Namespace, saves: str | None) -> None:
     import json
     from pathlib import Path
 
@@ -35,7 +44,7 @@ def _cmd_eval(args: argparse.Namespace) -> None:
                                    cascade=args.cascade, batch_size=args.batch_size,
                                    judge_dir=args.judge,
                                    directions=directions,
-                                   save_dir=Path(args.save_outputs) / split if args.save_outputs else None)
+                                   save_dir=Path(saves) / split if saves else None)
             for split in args.split or ["test", "compositional"]
         }
     else:
@@ -51,7 +60,7 @@ def _cmd_eval(args: argparse.Namespace) -> None:
                 clip=args.clip, asr=args.asr, directions=directions,
                 limit=args.limit, captions_per_image=args.captions_per_image or None,
                 options=options, batch_size=args.batch_size, metrics=args.caption_metrics,
-                save_dir=Path(args.save_outputs) / split if args.save_outputs else None)
+                save_dir=Path(saves) / split if saves else None)
             for split in args.split or ["test"]
         }
     tables = []
@@ -62,11 +71,22 @@ def _cmd_eval(args: argparse.Namespace) -> None:
                                  judge_dir=args.judge)
         reports[f"unseen:{directory}"] = report
         tables.append(f"{directory}:\n{format_rows(report)}")
+    from tmt.bundle import resolve_model
+    from tmt.eval.html_report import provenance, write_html_report
+
+    info = provenance(resolve_model(args.model))
+    for report in reports.values():
+        if isinstance(report, dict):
+            report["provenance"] = info
     text = json.dumps(reports, indent=2)
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(text + "\n")
     print(text)
+    if args.report:
+        page = write_html_report(args.report, reports, info=info,
+                                 saved={s: Path(saves) / s for s in reports} if saves else None)
+        print(f"report: {page}", file=sys.stderr)
     for table in tables:
         print(table, file=sys.stderr)
 
@@ -99,6 +119,10 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     ev.add_argument("--split", nargs="+", default=None,
                     help="split(s) to score (default: test compositional for shapes, else test)")
     ev.add_argument("--model", default="shapes", help="bundle name or path")
+    ev.add_argument("--report", default=None, metavar="FILE.html",
+                    help="also write a page to look at: output grids beside the references with "
+                    "the judges' readings, attribute accuracy and confusions, audio players, "
+                    "provenance (one self-contained HTML file)")
     ev.add_argument("--judge", default=None, metavar="DIR",
                     help="tmt-shapes image judge directory (default: the built-in judge; on the "
                     "compositional split the one that also saw the held-out pairs)")

@@ -28,6 +28,7 @@ from tmt.bundle import Bundle
 from tmt.data.shapes import ShapesExample, SpeechRef, read_corpus
 from tmt.data.shapes_world import (
     attribute_accuracy,
+    canonical_caption,
     error_kinds,
     exact_by_group,
     exact_by_object_count,
@@ -204,4 +205,5 @@ def score_outputs(
            "errors": error_kinds(judged, refs)}
     if voices is not None:
         out["exact_by_voice"] = exact_by_group(judged, refs, voices)
-    return out, []
+    readings = [canonical_caption(r) if r is not None else "(unreadable)" for r in judged]
+    return out, readings

@@ -234,3 +234,26 @@ def test_eval_unseen_reports_rows_per_voice_and_condition(setup, tmp_path, capsy
         assert 0 <= r["speech_image_exact"] <= 1 and 0 <= r["text_image_exact"] <= 1
         assert r["unit_error_rate"] >= 0 and r["speech_text_wer"] >= 0
     assert "| flite:awb | clean | 2 |" in capsys.readouterr().err  # the Markdown table
+
+
+def test_eval_writes_a_report_a_person_can_look_at(setup, tmp_path):
+    """`tmt eval --report FILE.html`: every direction named, output grids with embedded media
+    and the judges' readings, the charts, and the provenance; the JSON carries it too."""
+    from tmt.data.shapes import generate_corpus
+
+    corpus = generate_corpus(tmp_path / "shapes", 20, seed=1, workers=1, progress=False)
+    page, report = tmp_path / "r" / "report.html", tmp_path / "report.json"
+    assert main(["eval", "--corpus", str(corpus), "--split", "test", "--model", str(setup / "model"),
+                 "--strategy", "greedy", "--max-len", "6", "--out", str(report),
+                 "--report", str(page)]) == 0
+    text = page.read_text()
+    for direction in ("speech-text", "speech-image", "image-text", "image-speech", "text-image",
+                      "text-speech"):
+        assert f"<h3>{direction}</h3>" in text, direction
+    assert text.count("data:image/png;base64,") >= 4 and "<audio controls" in text
+    assert "judge: " in text and "judge heard: " in text and "attribute accuracy" in text
+    assert "<svg" in text and "confusion" in text
+    info = json.loads(report.read_text())["test"]["provenance"]
+    assert info["tmt_version"] and len(info["weights_sha256"]) == 16 and info["date"]
+    for key in ("model", "weights_sha256", "tmt_version", "git_commit", "command", "date"):
+        assert f"<td>{key}</td>" in text
