@@ -75,9 +75,9 @@ def _evaluate(args: argparse.Namespace, saves: str | None) -> None:
     from tmt.eval.html_report import provenance, write_html_report
 
     info = provenance(resolve_model(args.model))
-    for report in reports.values():
-        if isinstance(report, dict):
-            report["provenance"] = info
+    for entry in reports.values():
+        if isinstance(entry, dict):
+            entry["provenance"] = info
     text = json.dumps(reports, indent=2)
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
