@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from tmt.bundle import Bundle, Translation
     from tmt.translator.generate import DecodingOptions
 
-__version__ = "0.2.0"
+from tmt.version import __version__
 
 
 def load_model(name_or_path: str = "shapes", *, device: str = "cpu") -> Bundle:

@@ -10,7 +10,7 @@
 # tmt/assets/codecs/image), IMAGE_THREADS (the image codec's torch threads, default 2), IMAGE_PROCS
 # (default 1; N > 1: stage 2 as N 1-thread data-parallel processes, e.g. one per core),
 # SPEECH_OUT (where the finished speech codec goes, default tmt/assets/codecs/speech), CODECS (the folder
-# with speech/ image/ text/ that the store and the bundle use, default tokenizers).
+# with speech/ image/ text/ that the store and the bundle use, default tmt/assets/codecs).
 # Step "decoders" trains the image codec's pixel decoder (refit), the speech vocoder and the speech
 # unit normalizer side by side on 1 thread each, then puts the speech codec together (teacher
 # k-means + vocoder + normalizer) in SPEECH_OUT.
@@ -26,7 +26,7 @@ IMAGE_OUT=${IMAGE_OUT:-tmt/assets/codecs/image}
 IMAGE_THREADS=${IMAGE_THREADS:-2}
 IMAGE_PROCS=${IMAGE_PROCS:-1}
 SPEECH_OUT=${SPEECH_OUT:-tmt/assets/codecs/speech}
-CODECS=${CODECS:-tokenizers}
+CODECS=${CODECS:-tmt/assets/codecs}
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
 STEPS=(corpus speech-tokenizer image-codec decoders text-tokenizer store translator bundle)
 EXTRA_STEPS=(judge)
@@ -71,7 +71,7 @@ image-codec() {
   # stage 2 as one IMAGE_THREADS process, or as IMAGE_PROCS 1-thread data-parallel processes, each
   # stepping on its share of the 32 images (on 2 cores: 1.19x in a 300-step comparison,
   # benchmarks/image_train_processes.py, but 2500-step runs took 9.9 and 9.8 min against 10.7 and
-  # 9.6: recipes/shapes/README.md, "Sixteenth round")
+  # 9.6: docs/history.md and the git history of recipes/shapes/README.md ("Sixteenth round"))
   local launch=($PY -m) threads=$t  # (PY may hold options: split as before)
   if [ "$IMAGE_PROCS" -gt 1 ]; then
     launch=(env OMP_NUM_THREADS=1 $TORCHRUN --standalone --nproc-per-node "$IMAGE_PROCS" -m)
@@ -107,7 +107,7 @@ decoders() {  # the image codec's pixel decoder (refit), the speech vocoder and 
       --corpus "$CORPUS" --tokenizer work/speech/tokenizer --out work/speech/vocoder \
       --codec-out work/speech/codec --steps 1500 --max-utterances 8000 --seed 0 &
     pids+=($!)
-    # any voice -> the output voice's units (CTC; recipes/shapes/README.md, "Unseen voices")
+    # any voice -> the output voice's units (CTC; recipes/shapes/README.md, "Speech for unseen voices")
     OMP_NUM_THREADS=1 "${normalizer[@]}" &
     pids+=($!)
   fi

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -27,8 +28,14 @@ def _run(args, cwd, env=None, check=True):
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory):
     root = tmp_path_factory.mktemp("wheel")
+    # built from a clean copy: an in-tree build would leave build/ behind, and a stale build/
+    # would put deleted modules into later wheels
+    source = root / "source"
+    shutil.copytree(REPO, source, ignore=shutil.ignore_patterns(
+        ".git", ".venv", "work", "logs", "build", "dist", "*.egg-info", "demo_out", "__pycache__",
+        ".*_cache"))
     _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-          "-w", str(root / "dist"), str(REPO)], cwd=root)
+          "-w", str(root / "dist"), str(source)], cwd=root)
     (wheel,) = (root / "dist").glob("tmt-*.whl")
     venv = root / "venv"
     _run([sys.executable, "-m", "venv", "--without-pip", str(venv)], cwd=root)

@@ -13,10 +13,10 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
-from tmt import __version__
 from tmt.cli import codec, data, eval, train, translate
 from tmt.cli.help import EXAMPLES, HelpFormatter
 from tmt.errors import TmtError
+from tmt.version import __version__
 
 Handler = Callable[[argparse.Namespace], int | None]
 

@@ -31,7 +31,7 @@ GRID_ITEMS = 12
 
 def provenance(model_path: str | Path) -> dict[str, Any]:
     """Where a report comes from: model, weights hash, tmt version, git commit, command, date."""
-    from tmt import __version__
+    from tmt.version import __version__
 
     model_path = Path(model_path).resolve()
     weights = model_path / "translator" / "model.safetensors"
