@@ -86,8 +86,8 @@ def test_installed_tmt_runs_from_outside_the_checkout(installed):
     assert caption.stdout.strip() == "a large blue hexagon in the middle"  # examples/README.md
     demo = run("demo", "--out", "demo")
     assert len(list((installed["cwd"] / "demo").iterdir())) == 6, demo.stdout
-    ids = run("encode", "text", "a red circle", "--json").stdout
-    assert isinstance(json.loads(ids)["ids"], list)
+    ids = json.loads(run("encode", "text", "a red circle", "--json").stdout)["ids"]
+    assert run("decode", "text", *map(str, ids)).stdout.strip() == "a red circle"
 
 
 def test_installed_tmt_evaluates_with_its_judges(installed):
@@ -97,3 +97,6 @@ def test_installed_tmt_evaluates_with_its_judges(installed):
     run("eval", "--corpus", "corpus", "--split", "test", "--limit", "1", "--out", "report.json")
     report = json.loads((installed["cwd"] / "report.json").read_text())["test"]
     assert report["items"] == 1 and "text-image" in report["directions"], report
+    run("tokenize", "shapes", "--root", "corpus", "--out", "store")  # the built-in codecs
+    bits = json.loads(run("data", "report", "store", "--json").stdout)
+    assert bits, bits

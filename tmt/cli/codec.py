@@ -19,7 +19,7 @@ from tmt.errors import TmtError
 def _cmd_speech_encode(args: argparse.Namespace) -> None:
     from tmt.speech.codec import SpeechCodec
 
-    units = SpeechCodec.load(args.codec).encode(args.audio)
+    units = SpeechCodec.load(args.codec, args.device).encode(args.audio)
     print(" ".join(str(int(u)) for u in units))
 
 
@@ -27,7 +27,7 @@ def _cmd_speech_resynth(args: argparse.Namespace) -> None:
     from tmt.speech.audio import save_audio
     from tmt.speech.codec import SpeechCodec
 
-    codec = SpeechCodec.load(args.codec)
+    codec = SpeechCodec.load(args.codec, args.device)
     units = codec.encode(args.audio)
     save_audio(args.out, codec.decode(units), codec.sample_rate)
     print(f"{len(units)} units -> {args.out}")
@@ -140,6 +140,7 @@ def _speech_parsers(sub: argparse._SubParsersAction) -> None:
                    "3994, the corpus written so far when it was fitted)")
     p.add_argument("--output-voice-only", action="store_true",
                    help="fit on the output voice's utterances only (a unit normalizer's teacher)")
+    p.add_argument("--device", default="cpu", help="torch device of the HuBERT features (cpu, cuda, ...)")
     p.set_defaults(handler=_cmd_speech_units)
 
     p = sub.add_parser("normalizer", formatter_class=fmt,
@@ -198,6 +199,7 @@ def _speech_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-utterances", type=int, default=6000, help="utterances labelled")
     p.add_argument("--lr", type=float, default=5e-4, help="peak learning rate")
     p.add_argument("--seed", type=int, default=0, help="random seed")
+    p.add_argument("--device", default="cpu", help="torch device (cpu, cuda, cuda:1, ...)")
     p.set_defaults(handler=_cmd_hubert)
 
     p = sub.add_parser("vocoder", formatter_class=fmt,
@@ -221,6 +223,7 @@ def _speech_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--init", type=Path, default=None, help="continue from a saved vocoder directory")
     p.add_argument("--codec-out", type=Path, default=None,
                    help="write tokenizer + best vocoder as one speech codec here")
+    p.add_argument("--device", default="cpu", help="torch device (cpu, cuda, cuda:1, ...)")
     p.set_defaults(handler=_cmd_vocoder)
 
     p = sub.add_parser("hifigan", formatter_class=fmt,
@@ -241,6 +244,7 @@ def _speech_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0, help="random seed")
     p.add_argument("--codec-out", type=Path, default=None,
                    help="write tokenizer + this vocoder as one speech codec here")
+    p.add_argument("--device", default="cpu", help="torch device (cpu, cuda, cuda:1, ...)")
     p.set_defaults(handler=_cmd_hifigan)
 
 
@@ -264,6 +268,7 @@ def _measure_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--init", type=Path, default=None, help="start from this trained judge")
     p.add_argument("--extra-heldout", type=int, default=0,
                    help="also train on this many freshly rendered scenes with the held-out pairs")
+    p.add_argument("--device", default="cpu", help="torch device (cpu, cuda, cuda:1, ...)")
     p.set_defaults(handler=_cmd_judge)
 
     p = sub.add_parser("unit-probe", formatter_class=fmt,
@@ -278,6 +283,7 @@ def _measure_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--test-utterances", type=int, default=600, help="probe test utterances")
     p.add_argument("--pnmi-utterances", type=int, default=300, help="utterances aligned for PNMI")
     p.add_argument("--seed", type=int, default=0, help="random seed")
+    p.add_argument("--device", default="cpu", help="torch device (cpu, cuda, cuda:1, ...)")
     p.set_defaults(handler=_cmd_unit_probe)
 
     p = sub.add_parser("unit-bpe", formatter_class=fmt,
@@ -322,11 +328,13 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     enc = speech_sub.add_parser("encode", help="print the unit ids of an audio file", formatter_class=HelpFormatter)
     enc.add_argument("audio", help="audio file (wav/flac/ogg/...; any rate, any channels)")
     enc.add_argument("--codec", default=None, help=codec_help)
+    enc.add_argument("--device", default="cpu", help="torch device (cpu, cuda, cuda:1, ...)")
     enc.set_defaults(handler=_cmd_speech_encode)
     res = speech_sub.add_parser("resynth", help="audio -> units -> audio", formatter_class=HelpFormatter)
     res.add_argument("audio", help="input audio file")
     res.add_argument("--out", required=True, help="output wav")
     res.add_argument("--codec", default=None, help=codec_help)
+    res.add_argument("--device", default="cpu", help="torch device (cpu, cuda, cuda:1, ...)")
     res.set_defaults(handler=_cmd_speech_resynth)
 
     # -- text codec ------------------------------------------------------------------------

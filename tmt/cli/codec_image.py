@@ -107,6 +107,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--lr", type=float, default=3e-3, help="peak learning rate")
     p.add_argument("--warmup", type=int, default=100, help="warm-up steps")
     p.add_argument("--eval-every", type=int, default=100, help="validation and checkpoint interval")
+    p.add_argument("--device", default="cpu", help="torch device")
     p.set_defaults(handler=_cmd_semantic)
 
     p = sub.add_parser(

@@ -95,7 +95,7 @@ def _cmd_judge_report(args: argparse.Namespace) -> None:
     from tmt.eval.judge_report import print_judge_report
 
     print_judge_report(args.corpus, image_judge=args.image_judge, split=args.split,
-                       max_per_voice=args.max_per_voice)
+                       max_per_voice=args.max_per_voice, device=args.device)
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
@@ -165,4 +165,5 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     jr.add_argument("--image-judge", default=str(JUDGES / "image"), help="image judge directory (default: the built-in one)")
     jr.add_argument("--split", default="test", help="split for speech and text figures")
     jr.add_argument("--max-per-voice", type=int, default=None, help="cap on utterances per voice")
+    jr.add_argument("--device", default="cpu", help="torch device of the image judge")
     jr.set_defaults(handler=_cmd_judge_report)

@@ -10,7 +10,8 @@ from tmt.cli.help import HelpFormatter
 def _cmd_train(args: argparse.Namespace) -> None:
     from tmt.train.run import run_training
 
-    result = run_training(args.config, args.set)
+    overrides = [*(args.set or []), *([f"device={args.device}"] if args.device else [])]
+    result = run_training(args.config, overrides)
     print(f"trained to step {result.step}: train loss {result.train_loss:.4f}, "
           f"{result.tokens_per_second:.0f} tokens/s")
 
@@ -39,6 +40,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     train.add_argument("--config", required=True, help="YAML training config")
     train.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                        help="override a config key (model.KEY for model fields); repeatable")
+    train.add_argument("--device", default=None,
+                       help="torch device (cpu, cuda, ...; the same as --set device=...; default: the config's)")
     train.set_defaults(handler=_cmd_train)
 
     pack = sub.add_parser("pack", help="write a model bundle: a trained translator + codec directories",

@@ -28,11 +28,12 @@ def _fmt(acc: dict[str, float]) -> str:
     return " ".join(f"{k} {100 * v:.2f}%" for k, v in acc.items())
 
 
-def image_judge_report(judge_dir: str | Path, examples: list[ShapesExample]) -> dict[str, float]:
+def image_judge_report(judge_dir: str | Path, examples: list[ShapesExample],
+                       device: str = "cpu") -> dict[str, float]:
     """Per-attribute accuracy of the image judge on the examples' ground-truth images."""
     from tmt.eval.image_judge import ImageJudge
 
-    return judge_accuracy(ImageJudge.load(judge_dir), examples)
+    return judge_accuracy(ImageJudge.load(judge_dir, device), examples)
 
 
 def judge_accuracy(judge: ImageJudge, examples: list[ShapesExample]) -> dict[str, float]:
@@ -75,7 +76,7 @@ def text_parser_report(examples: list[ShapesExample]) -> dict[str, float]:
 
 def print_judge_report(
     corpus: str | Path, *, image_judge: str | Path = JUDGES / "image",
-    split: str = "test", max_per_voice: int | None = None,
+    split: str = "test", max_per_voice: int | None = None, device: str = "cpu",
 ) -> None:
     """Print the three judges' figures on the corpus's ground-truth held-out data (see the
     module docstring)."""
@@ -87,7 +88,7 @@ def print_judge_report(
     for held_split in ("test", "compositional"):
         held = read_corpus(corpus, held_split)
         start = time.time()
-        acc = image_judge_report(image_judge, held)
+        acc = image_judge_report(image_judge, held, device)
         print(f"image judge, {held_split} ({len(held)} images): {_fmt(acc)} "
               f"[{time.time() - start:.0f} s]")
     print(f"text parser, {split} captions: {_fmt(text_parser_report(examples))}")

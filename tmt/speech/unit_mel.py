@@ -174,7 +174,7 @@ class UnitMelVocoder:
         cfg = asdict(self.model.cfg)
         (out / "config.json").write_text(json.dumps({**format_header(CONFIG_FORMAT), **cfg}, indent=2) + "\n")
         dtype = torch.float16 if half else torch.float32
-        save_file({k: v.to(dtype).contiguous() for k, v in self.model.state_dict().items()}, str(out / "model.safetensors"))
+        save_file({k: v.to("cpu", dtype).contiguous() for k, v in self.model.state_dict().items()}, str(out / "model.safetensors"))
 
     @classmethod
     def load(cls, directory: str | Path, device: str | torch.device = "cpu") -> UnitMelVocoder:

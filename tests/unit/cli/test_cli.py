@@ -148,3 +148,14 @@ def test_text_input_names_the_output_file():
         "a_small_red_circle.image.png"
     assert _default_output("speech", "dir/in.wav", "image") == "in.image.png"
     assert _default_output("image", "x.png", "text") is None
+
+
+def test_every_command_that_runs_a_model_takes_a_device():
+    from tmt.cli import commands
+
+    # corpus generation, reports, packing and fitting text/BPE vocabularies run no model
+    no_model = {"models", "data shapes", "data unseen", "data report", "pack",
+                "codec train unit-bpe", "text train"}
+    for path, command in commands(build_parser()):
+        options = {o for action in command._actions for o in action.option_strings}
+        assert ("--device" in options) != (path in no_model), path

@@ -139,6 +139,11 @@ class GanBatch:
     units: torch.Tensor | None = None
     durations: torch.Tensor | None = None
 
+    def to(self, device: torch.device) -> GanBatch:
+        move = lambda t: None if t is None else t.to(device)  # noqa: E731
+        return GanBatch(self.frame_units.to(device), self.wave.to(device), move(self.units),
+                        move(self.durations))
+
 
 def train_step(
     gen: CodeHiFiGAN,
@@ -161,7 +166,7 @@ def train_step(
     real_out, fake_out = disc(real), disc(fake)
     mel = mel_loss(fake.squeeze(1), real.squeeze(1))
     g_loss = generator_adv_loss(fake_out) + feature_matching_loss(real_out, fake_out) + 45.0 * mel
-    dur = torch.tensor(0.0)
+    dur = torch.zeros((), device=fake.device)
     if gen.duration is not None and batch.units is not None and batch.durations is not None:
         log_dur = gen.duration(gen.embed(batch.units))
         real_units = batch.durations > 0  # segments of a batch are padded with duration 0
@@ -194,6 +199,8 @@ class HifiganOptions:
     seed: int = 0
     codec_out: Path | None = None
     """Also write tokenizer + this vocoder as one speech codec here."""
+    device: str = "cpu"
+    """Torch device the generator and discriminators train on (cpu, cuda, cuda:1, ...)."""
 
 
 def _segments(
@@ -247,16 +254,17 @@ def train_hifigan(options: HifiganOptions) -> CodeHiFiGANVocoder:
     if not data:
         raise TmtError(f"no output-voice train utterance of {options.corpus} is "
                        f"{options.segment_units} unit frames long")
-    gen = CodeHiFiGAN(config)
+    device = torch.device(options.device)
+    gen, disc = CodeHiFiGAN(config).to(device), disc.to(device)
     opt_g = torch.optim.AdamW(gen.parameters(), options.lr, betas=(0.8, 0.99))
     opt_d = torch.optim.AdamW(disc.parameters(), options.lr, betas=(0.8, 0.99))
-    mel_loss = MelLoss(config.sampling_rate)
+    mel_loss = MelLoss(config.sampling_rate).to(device)
     for step in range(1, options.steps + 1):
-        batch = _batch(data, options.batch_size, options.segment_units, config.hop, rng)
+        batch = _batch(data, options.batch_size, options.segment_units, config.hop, rng).to(device)
         logs = train_step(gen, disc, opt_g, opt_d, mel_loss, batch)
         if step % 50 == 0 or step == options.steps:
             print(f"step {step} " + " ".join(f"{k}={v:.3f}" for k, v in logs.items()), flush=True)
-    vocoder = CodeHiFiGANVocoder(gen.eval())
+    vocoder = CodeHiFiGANVocoder(gen.eval().cpu())
     vocoder.save(options.out)
     if options.codec_out:
         from tmt.speech.codec import SpeechCodec

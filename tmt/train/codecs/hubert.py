@@ -72,6 +72,8 @@ class HubertOptions:
     seed: int = 0
     max_steps: int | None = None
     """Stop after this many steps even if time is left (a quick check of the trainer)."""
+    device: str = "cpu"
+    """Torch device the model trains on (cpu, cuda, cuda:1, ...)."""
 
 
 def pretrain_hubert(options: HubertOptions) -> None:
@@ -94,8 +96,10 @@ def pretrain_hubert(options: HubertOptions) -> None:
         data.append((torch.from_numpy(audio), labeler.frame_units(audio)))
     print(f"labelled {len(data)} utterances in {time.time() - t0:.0f}s", flush=True)
 
+    device = torch.device(options.device)
     model = HubertModel(small_config(options.layers))
-    head = nn.Linear(model.config.hidden_size, labeler.vocab_size)
+    model.to(device)  # type: ignore[arg-type]  # transformers types .to() for dtypes only
+    head = nn.Linear(model.config.hidden_size, labeler.vocab_size).to(device)
     params = list(model.parameters()) + list(head.parameters())
     opt = torch.optim.AdamW(params, lr=options.lr, weight_decay=0.01)
     crop = int(options.crop_seconds * 16000)
@@ -119,6 +123,7 @@ def pretrain_hubert(options: HubertOptions) -> None:
         attn = torch.zeros_like(x, dtype=torch.long)
         for i, (full, _) in enumerate(batch):
             attn[i, : min(len(full), crop)] = 1
+        x, y, mask, attn = x.to(device), y.to(device), mask.to(device), attn.to(device)
         hidden = model(x, attention_mask=attn, mask_time_indices=mask).last_hidden_state  # (B, F, D)
         logits = head(hidden[:, : y.shape[1]])
         loss = F.cross_entropy(logits[mask], y[mask], ignore_index=-100)

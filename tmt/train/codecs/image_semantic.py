@@ -65,6 +65,8 @@ class SemanticOptions:
     """Use only the first N training images."""
     threads: int = 1
     """Torch CPU threads (0: torch's default)."""
+    device: str = "cpu"
+    """Torch device the encoder trains on (cpu, cuda, cuda:1, ...)."""
 
 
 class PooledWordHead(nn.Module):
@@ -88,10 +90,12 @@ def word_scores(
     """Word-level F1 and the share of images whose predicted word set is exactly right."""
     encoder.eval()
     head.eval()
-    predicted = torch.cat([
-        head(encoder.feature_map(to_unit_range(images[i : i + 128]))) > 0
-        for i in range(0, len(images), 128)
-    ])
+    device = next(head.parameters()).device
+    with torch.no_grad():
+        predicted = torch.cat([
+            head(encoder.feature_map(to_unit_range(images[i : i + 128].to(device)))).cpu() > 0
+            for i in range(0, len(images), 128)
+        ])
     truth = targets.bool()
     hits = (predicted & truth).sum().item()
     f1 = 2 * hits / max(1, predicted.sum().item() + truth.sum().item())
@@ -105,7 +109,8 @@ def train_image_semantic(options: SemanticOptions) -> ImageCodec:
     torch.manual_seed(options.seed)
     if options.threads:
         torch.set_num_threads(options.threads)
-    bf16, _ = resolve_precision(options.bf16, None, "cpu")
+    device = torch.device(options.device)
+    bf16, _ = resolve_precision(options.bf16, None, options.device)
     cfg = PRESETS[options.preset]()
     cfg = ImageCodecConfig.from_dict({**cfg.to_dict(), "encoder": "cnn", **options.override})
     if cfg.encoder != "cnn":
@@ -120,15 +125,15 @@ def train_image_semantic(options: SemanticOptions) -> ImageCodec:
     valid_records = image_records(corpus, ("valid",))[:512]
     _, valid_targets = caption_targets([r.get("caption", "") for r in valid_records], vocab)
 
-    codec = ImageCodec(cfg)
+    codec = ImageCodec(cfg, device=device)
     encoder = codec.encoder
     assert isinstance(encoder, ConvEncoder)
-    head = PooledWordHead(encoder.channels, len(vocab))
+    head = PooledWordHead(encoder.channels, len(vocab)).to(device)
     params = [*encoder.trunk.parameters(), *head.parameters()]
     optimizer = torch.optim.AdamW(params, lr=options.lr, weight_decay=1e-4)
     step, checkpoint = 0, work / "semantic.pt"
     if checkpoint.is_file():
-        state = torch.load(checkpoint, weights_only=False)
+        state = torch.load(checkpoint, map_location=device, weights_only=False)
         codec.load_state_dict(state["codec"])
         head.load_state_dict(state["head"])
         optimizer.load_state_dict(state["optimizer"])
@@ -148,9 +153,9 @@ def train_image_semantic(options: SemanticOptions) -> ImageCodec:
         for group in optimizer.param_groups:
             group["lr"] = options.lr * warmup_cosine(step, warmup=options.warmup, total=options.steps,
                                                   floor=0.05)
-        with bf16_autocast(bf16, torch.device("cpu")):
-            logits = head(encoder.feature_map(to_unit_range(images[batch]))).float()
-        loss = F.binary_cross_entropy_with_logits(logits, targets[batch])
+        with bf16_autocast(bf16, device):
+            logits = head(encoder.feature_map(to_unit_range(images[batch].to(device)))).float()
+        loss = F.binary_cross_entropy_with_logits(logits, targets[batch].to(device))
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()

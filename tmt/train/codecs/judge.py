@@ -195,6 +195,8 @@ class JudgeOptions:
     """Start from this trained judge."""
     extra_heldout: int = 0
     """Also train on this many freshly rendered scenes with the held-out pairs."""
+    device: str = "cpu"
+    """Torch device the judge trains on (cpu, cuda, cuda:1, ...)."""
 
 
 def train_judge(options: JudgeOptions) -> ImageJudge:
@@ -203,7 +205,7 @@ def train_judge(options: JudgeOptions) -> ImageJudge:
     judge = train_image_judge(
         options.corpus, options.out, epochs=options.epochs, batch_size=options.batch_size,
         lr=options.lr, seed=options.seed, max_train=options.max_train, init=options.init,
-        extra_heldout=options.extra_heldout,
+        extra_heldout=options.extra_heldout, device=options.device,
     )
     for split in ("test", "compositional"):
         examples = read_corpus(options.corpus, split)

@@ -98,6 +98,8 @@ class SpeechUnitsOptions:
     written so far when it was fitted)."""
     output_voice_only: bool = False
     """Fit on the output voice's utterances only (the teacher units of a unit normalizer)."""
+    device: str = "cpu"
+    """Torch device the HuBERT features run on (MFCCs are computed on the CPU)."""
 
 
 def train_speech_units(options: SpeechUnitsOptions) -> SpeechTokenizer:
@@ -109,7 +111,7 @@ def train_speech_units(options: SpeechUnitsOptions) -> SpeechTokenizer:
     elif options.hubert_dir is None:
         raise TmtError("--features hubert needs --hubert-dir")
     else:
-        feats = HubertFeatures.from_pretrained(options.hubert_dir, layer=options.layer)
+        feats = HubertFeatures.from_pretrained(options.hubert_dir, layer=options.layer).to(options.device)
     tok, stats = fit_tokenizer(
         options.corpus, feats, k=options.k, utterances=options.utterances,
         frames_per_utt=options.frames_per_utt, seed=options.seed, examples=options.examples,

@@ -147,6 +147,8 @@ class UnitProbeOptions:
     test_utterances: int = 600
     pnmi_utterances: int = 300
     seed: int = 0
+    device: str = "cpu"
+    """Torch device the tokenizers' features run on."""
 
 
 def probe_units(options: UnitProbeOptions) -> dict[str, dict[str, float]]:
@@ -161,7 +163,7 @@ def probe_units(options: UnitProbeOptions) -> dict[str, dict[str, float]]:
     test = rng.sample(test, min(options.test_utterances, len(test)))
     results = {}
     for path in options.tokenizers:
-        tokenizer = SpeechTokenizer.load(Path(path))
+        tokenizer = SpeechTokenizer.load(Path(path), options.device)
         result = pnmi(tokenizer, test[: options.pnmi_utterances]) | probe(tokenizer, train, test)
         print(path, {k: round(v, 4) for k, v in result.items()}, flush=True)
         results[str(path)] = result

@@ -56,7 +56,8 @@ def collate(batch: list[Example], pad_unit: int) -> tuple[torch.Tensor, ...]:
 
 
 def loss_fn(model: UnitMelModel, batch: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, torch.Tensor]:
-    units, lengths, durs, mels = batch
+    device = next(model.parameters()).device
+    units, lengths, durs, mels = (t.to(device) for t in batch)
     pred, fmask, log_dur = model(units, lengths, durs)
     mel_l1 = ((pred - mels).abs() * fmask).sum() / (fmask.sum() * mels.shape[-1])
     umask = (durs > 0).float()
@@ -77,6 +78,7 @@ def train(
     log_every: int = 100,
     seed: int = 0,
     init: UnitMelModel | None = None,
+    device: str | torch.device = "cpu",
 ) -> UnitMelModel:
     """Train for ``steps`` optimizer steps (reproducible), or until ``minutes`` of wall time
     pass if that comes first; the best model on ``valid_set`` is saved to ``out``."""
@@ -84,7 +86,7 @@ def train(
         raise ValueError("give steps or minutes (or both)")
     torch.manual_seed(seed)
     rng = random.Random(seed)
-    model = init if init is not None else UnitMelModel(config)
+    model = (init if init is not None else UnitMelModel(config)).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
     deadline = time.time() + minutes * 60 if minutes is not None else float("inf")
     last = steps if steps is not None else -1
@@ -143,6 +145,8 @@ class VocoderOptions:
     """Continue from a saved vocoder directory."""
     codec_out: Path | None = None
     """Also write tokenizer + best vocoder as one speech codec here."""
+    device: str = "cpu"
+    """Torch device the vocoder trains on (cpu, cuda, cuda:1, ...)."""
 
 
 def train_vocoder(options: VocoderOptions) -> None:
@@ -168,7 +172,7 @@ def train_vocoder(options: VocoderOptions) -> None:
     init = UnitMelVocoder.load(options.init).model if options.init else None
     train(train_set, valid_set, init.cfg if init else cfg, steps=options.steps,
           minutes=options.minutes, batch_size=options.batch_size, out=Path(options.out), init=init,
-          seed=options.seed)
+          seed=options.seed, device=options.device)
     if options.codec_out:
         from tmt.speech.codec import SpeechCodec
 
