@@ -152,3 +152,18 @@ def test_modality_packages_hold_no_training_code():
             if any(word in text for word in banned):
                 found.append(f"{where(module, node.lineno)}: {text}")
     assert not found, "training code in an inference package:\n" + "\n".join(sorted(set(found)))
+
+
+def test_every_torch_load_refuses_pickled_code():
+    """torch.load(..., weights_only=True) everywhere: a checkpoint cannot run code."""
+    offenders = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                    and node.func.attr == "load" and isinstance(node.func.value, ast.Name)
+                    and node.func.value.id == "torch"):
+                safe = any(k.arg == "weights_only" and isinstance(k.value, ast.Constant)
+                           and k.value.value is True for k in node.keywords)
+                if not safe:
+                    offenders.append(f"{path.relative_to(PACKAGE.parent)}:{node.lineno}")
+    assert not offenders, offenders

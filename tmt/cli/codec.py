@@ -33,6 +33,15 @@ def _cmd_speech_resynth(args: argparse.Namespace) -> None:
     print(f"{len(units)} units -> {args.out}")
 
 
+def _cmd_convert_km(args: argparse.Namespace) -> None:
+    from tmt.speech.quantizer import KMeansQuantizer
+
+    if args.out.suffix != ".safetensors":
+        raise TmtError(f"--out must end in .safetensors, got {args.out.name!r}")
+    quantizer = KMeansQuantizer.from_sklearn(args.km_bin, trust_pickle=args.trust_pickle)
+    print(f"{quantizer.k} centroids of dimension {quantizer.dim} -> {quantizer.save(args.out)}")
+
+
 def _cmd_text_train(args: argparse.Namespace) -> None:
     from tmt.data.shapes import read_corpus
     from tmt.text import TextTokenizer
@@ -320,6 +329,17 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     _measure_parsers(trainers)
     for parser in trainers.choices.values():
         parser.set_defaults(handler=_checked(parser.get_default("handler")))
+    km = codec_sub.add_parser(
+        "convert-km", formatter_class=HelpFormatter,
+        help="convert a fairseq/GSLM km.bin (a pickle) into safetensors centroids, once",
+        description="Read a joblib-saved scikit-learn KMeans (km.bin) and write its centroids as "
+        "safetensors, which tmt then reads without unpickling. Unpickling RUNS THE CODE inside the "
+        "file: --trust-pickle says you trust its source.")
+    km.add_argument("km_bin", type=Path, help="the km.bin file")
+    km.add_argument("--out", type=Path, required=True, help="the .safetensors file to write")
+    km.add_argument("--trust-pickle", action="store_true",
+                    help="required: unpickle the file (runs any code inside it)")
+    km.set_defaults(handler=_cmd_convert_km)
 
     # -- speech codec ----------------------------------------------------------------------
     speech = sub.add_parser("speech", help="speech codec: audio <-> discrete units", formatter_class=HelpFormatter)

@@ -87,6 +87,7 @@ EXAMPLES: dict[str, str] = {
                               "work/speech/tokenizer",
     "codec train unit-bpe": "tmt codec train unit-bpe --corpus work/shapes-20k --codec "
                             "work/codecs/speech --vocab-size 1000",
+    "codec convert-km": "tmt codec convert-km km.bin --out km.safetensors --trust-pickle",
     "speech encode": "tmt speech encode in.wav",
     "speech resynth": "tmt speech resynth in.wav --out resynth.wav",
     "text train": "tmt text train --corpus work/shapes-20k --out work/codecs/text",

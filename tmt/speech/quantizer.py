@@ -61,13 +61,25 @@ class KMeansQuantizer:
         return cls(km.centroids.reshape(k, x.shape[1]))
 
     @classmethod
-    def from_sklearn(cls, path: str | Path) -> KMeansQuantizer:
-        """Read a fairseq/GSLM ``km.bin`` (joblib-saved scikit-learn KMeans)."""
-        import joblib
+    def from_sklearn(cls, path: str | Path, *, trust_pickle: bool = False) -> KMeansQuantizer:
+        """Read k-means centroids: a ``.safetensors`` file (``centroids``, as :meth:`save`
+        writes; safe), or a fairseq/GSLM ``km.bin`` (a joblib-saved scikit-learn KMeans).
 
+        A ``km.bin`` is a pickle: loading it **runs any code inside it**, so it is read only with
+        ``trust_pickle=True`` (CLI: ``--trust-pickle``), for a file from a source you trust.
+        Convert it once with ``KMeansQuantizer.from_sklearn(bin, trust_pickle=True).save(out)``
+        (``tmt codec convert-km``) and use the safetensors file from then on."""
         p = Path(path)
         if not p.exists():
             raise TmtError(f"k-means file not found: {p}")
+        if p.suffix == ".safetensors":
+            return cls.load(p)
+        if not trust_pickle:
+            raise TmtError(f"{p} is a pickle (loading it runs the code inside it): pass "
+                           "trust_pickle=True / --trust-pickle for a file you trust, or convert it "
+                           "once with `tmt codec convert-km` and use the .safetensors file")
+        import joblib
+
         try:
             model = joblib.load(p)
         except Exception as error:  # joblib raises many types for a bad pickle
@@ -76,6 +88,25 @@ class KMeansQuantizer:
         if centers is None:
             raise TmtError(f"{p} holds a {type(model).__name__}, not a fitted KMeans")
         return cls(centers)
+
+    def save(self, path: str | Path) -> Path:
+        """Write the centroids as ``safetensors`` (``centroids``: (K, D) float32)."""
+        from safetensors.numpy import save_file
+
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        save_file({"centroids": self.centroids}, str(path))
+        return Path(path)
+
+    @classmethod
+    def load(cls, path: str | Path) -> KMeansQuantizer:
+        """Centroids written by :meth:`save` (no pickle involved)."""
+        from safetensors import SafetensorError
+        from safetensors.numpy import load_file
+
+        try:
+            return cls(load_file(str(path))["centroids"])
+        except (OSError, KeyError, SafetensorError) as error:
+            raise TmtError(f"cannot read k-means centroids {path}: {error}") from None
 
     def _faiss_index(self):  # type: ignore[no-untyped-def]
         if self._index is None:

@@ -178,14 +178,16 @@ class SpeechTokenizer:
         )
 
     @classmethod
-    def by_name(cls, name: str = "default", **paths: str | Path) -> SpeechTokenizer:
+    def by_name(cls, name: str = "default", *, trust_pickle: bool = False,
+                **paths: str | Path) -> SpeechTokenizer:
         """``"default"``: the shipped tokenizer; ``"hubert_base_ls960_l6"``: the paper setting,
-        from ``hubert_dir=`` (local HF HuBERT-Base) and ``km_path=`` (a GSLM ``km.bin``)."""
+        from ``hubert_dir=`` (local HF HuBERT-Base) and ``km_path=`` (the k-means as
+        ``.safetensors``, or a GSLM ``km.bin`` pickle with ``trust_pickle=True``)."""
         if name == "default":
             return cls.load(paths.get("directory", DEFAULT_DIR / "tokenizer"))
         if name == "hubert_base_ls960_l6":
             if "hubert_dir" not in paths or "km_path" not in paths:
                 raise TmtError("hubert_base_ls960_l6 needs hubert_dir=... and km_path=...")
             features = HubertFeatures.from_pretrained(paths["hubert_dir"], layer=6)
-            return cls(features, KMeansQuantizer.from_sklearn(paths["km_path"]))
+            return cls(features, KMeansQuantizer.from_sklearn(paths["km_path"], trust_pickle=trust_pickle))
         raise TmtError(f"unknown speech tokenizer {name!r} (expected 'default' or 'hubert_base_ls960_l6')")

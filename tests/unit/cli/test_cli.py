@@ -155,7 +155,7 @@ def test_every_command_that_runs_a_model_takes_a_device():
 
     # corpus generation, reports, packing and fitting text/BPE vocabularies run no model
     no_model = {"models", "data shapes", "data unseen", "data report", "pack",
-                "codec train unit-bpe", "text train"}
+                "codec train unit-bpe", "codec convert-km", "text train"}
     for path, command in commands(build_parser()):
         options = {o for action in command._actions for o in action.option_strings}
         assert ("--device" in options) != (path in no_model), path

@@ -100,8 +100,13 @@ def test_reads_gslm_km_bin(mfcc_tokenizer, waves, tmp_path):
     frames = torch.cat(feats.forward_batch([torch.from_numpy(w) for w in waves])).numpy()
     km = KMeans(n_clusters=12, n_init=1, random_state=0).fit(frames)
     joblib.dump(km, tmp_path / "km.bin")
-    quantizer = KMeansQuantizer.from_sklearn(tmp_path / "km.bin")
+    with pytest.raises(TmtError, match="is a pickle"):  # no code runs without the opt-in
+        KMeansQuantizer.from_sklearn(tmp_path / "km.bin")
+    quantizer = KMeansQuantizer.from_sklearn(tmp_path / "km.bin", trust_pickle=True)
     assert np.array_equal(quantizer.assign(frames).numpy(), km.predict(frames))
+    # the one-time conversion: the same centroids, read with no pickle
+    converted = KMeansQuantizer.from_sklearn(quantizer.save(tmp_path / "km.safetensors"))
+    assert np.array_equal(converted.centroids, quantizer.centroids)
     (tmp_path / "bad.bin").write_bytes(b"garbage")
     with pytest.raises(TmtError, match="cannot read k-means"):
-        KMeansQuantizer.from_sklearn(tmp_path / "bad.bin")
+        KMeansQuantizer.from_sklearn(tmp_path / "bad.bin", trust_pickle=True)

@@ -119,7 +119,7 @@ def train_image_codec(options: ImageCodecOptions) -> ImageCodec:
     checkpoint = work / "checkpoint.pt"
     elapsed = 0.0
     if checkpoint.is_file():
-        state = torch.load(checkpoint, weights_only=False, map_location=options.device)
+        state = torch.load(checkpoint, weights_only=True, map_location=options.device)
         trainer.load_state_dict(state)
         elapsed = state.get("elapsed", 0.0)
         print(f"resumed from {checkpoint} at step {trainer.step}")

@@ -204,7 +204,7 @@ def refit_decoder(options: RefitOptions) -> ImageCodec:
     checkpoint, config = work / "checkpoint.pt", codec.config.to_dict()
     elapsed = 0.0
     if checkpoint.is_file():
-        state = torch.load(checkpoint, weights_only=False, map_location=options.device)
+        state = torch.load(checkpoint, weights_only=True, map_location=options.device)
         if state.get("config") != config:
             raise TmtError(f"{checkpoint} is a different decoder; use another --work")
         trainer.load_state_dict(state)

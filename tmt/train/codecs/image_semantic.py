@@ -133,7 +133,7 @@ def train_image_semantic(options: SemanticOptions) -> ImageCodec:
     optimizer = torch.optim.AdamW(params, lr=options.lr, weight_decay=1e-4)
     step, checkpoint = 0, work / "semantic.pt"
     if checkpoint.is_file():
-        state = torch.load(checkpoint, map_location=device, weights_only=False)
+        state = torch.load(checkpoint, map_location=device, weights_only=True)
         codec.load_state_dict(state["codec"])
         head.load_state_dict(state["head"])
         optimizer.load_state_dict(state["optimizer"])

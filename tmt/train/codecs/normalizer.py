@@ -148,7 +148,7 @@ def train_normalizer(o: NormalizerOptions) -> dict[str, Any]:
     step = 0
     ckpt = work / "last.pt"
     if ckpt.exists():
-        state = torch.load(ckpt, weights_only=False)  # our own file, written below
+        state = torch.load(ckpt, weights_only=True)
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])
@@ -165,7 +165,7 @@ def train_normalizer(o: NormalizerOptions) -> dict[str, Any]:
         save_torch({"model": model.state_dict(), "optimizer": opt.state_dict(),
                     "scheduler": sched.state_dict(), "step": step,
                     "numpy_rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state(),
-                    "options": asdict(o)}, ckpt)
+                    "options": json.loads(json.dumps(asdict(o), default=str))}, ckpt)
 
     pool_rng = np.random.default_rng([o.seed, 1])
     babble_pool = [load_audio(others[int(i)].path) for i in pool_rng.choice(len(others), min(200, len(others)), replace=False)]

@@ -158,7 +158,7 @@ def train_vocoder(options: VocoderOptions) -> None:
     front = MelFrontEnd()
     cache = Path(options.cache) if options.cache else None
     if cache is not None and cache.exists():
-        train_set, valid_set = torch.load(cache)
+        train_set, valid_set = torch.load(cache, weights_only=True)
     else:
         items = [it for it in read_manifest(options.corpus, ("train", "valid")) if it.is_output_voice]
         tr = [it.path for it in items if it.split == "train"][: options.max_utterances]
