@@ -11,6 +11,7 @@ import yaml
 from tmt import precision
 from tmt.errors import TmtError
 from tmt.modality import DIRECTIONS, Modality, parse_direction
+from tmt.validate import check_fields
 
 
 @dataclass(kw_only=True)
@@ -158,10 +159,12 @@ class TrainConfig:
             raise TmtError(f"{source}: missing required key 'out_dir'")
         if "betas" in data:
             data = {**data, "betas": tuple(data["betas"])}
+        data = _yaml_numbers(cls, data)
         try:
             config = cls(**data)
         except TypeError as error:
             raise TmtError(f"{source}: {error}") from None
+        check_fields(config, source)
         config.parsed_directions()
         for names in config.source_directions.values():
             config.parsed_directions(names)
@@ -190,11 +193,15 @@ class TrainConfig:
 
     @classmethod
     def load(cls, path: str | Path, overrides: dict[str, Any] | None = None) -> TrainConfig:
+        if Path(path).is_dir():
+            raise TmtError(f"config {path} is a directory, not a YAML file")
         path = Path(path)
         try:
-            data = yaml.safe_load(path.read_text()) or {}
+            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         except FileNotFoundError:
             raise TmtError(f"config file not found: {path}") from None
+        except (UnicodeDecodeError, ValueError) as error:
+            raise TmtError(f"{path}: not a YAML text file ({type(error).__name__})") from None
         except yaml.YAMLError as error:
             raise TmtError(f"{path}: invalid YAML: {error}") from None
         if not isinstance(data, dict):
@@ -207,3 +214,20 @@ class TrainConfig:
             else:
                 data[key] = value
         return cls.from_dict(data, source=str(path))
+
+
+def _yaml_numbers(cls: type, data: dict[str, Any]) -> dict[str, Any]:
+    """YAML 1.1 reads ``3e-4`` (no dot) as a string: such a string in a float field is the
+    number it spells; anything else is left for :func:`check_fields` to refuse."""
+    import typing
+
+    hints = typing.get_type_hints(cls)
+    out = dict(data)
+    for key, value in data.items():
+        wants_float = hints.get(key) in (float, float | None)
+        if wants_float and isinstance(value, str):
+            try:
+                out[key] = float(value)
+            except ValueError:
+                pass
+    return out

@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from tmt.errors import TmtError
+from tmt.validate import check_fields
 
 
 @dataclass(kw_only=True)
@@ -59,7 +60,18 @@ class TranslatorConfig:
             if len(grid) != 2 or not all(isinstance(n, int) and n > 0 for n in grid):
                 raise TmtError(f"image_grid must be two positive integers [rows, cols], got {grid!r}")
             data["image_grid"] = (grid[0], grid[1])
-        return cls(**data)
+        config = cls(**data)
+        check_fields(config, "translator config")
+        for name in ("model_dim", "num_encoder_layers", "num_decoder_layers", "num_attn_heads",
+                     "ffn_inner_dim", "max_seq_len", "num_types"):
+            if getattr(config, name) < 1:
+                raise TmtError(f"translator config: {name} must be at least 1, got {getattr(config, name)}")
+        if config.model_dim % config.num_attn_heads:
+            raise TmtError(f"translator config: model_dim {config.model_dim} is not a multiple of "
+                           f"num_attn_heads {config.num_attn_heads}")
+        if not (0 <= config.dropout_p < 1 and 0 <= config.attn_dropout_p < 1):
+            raise TmtError("translator config: dropout probabilities must be in [0, 1)")
+        return config
 
 
 def paper() -> TranslatorConfig:

@@ -30,6 +30,7 @@ from torch import Tensor
 from tmt.errors import TmtError
 from tmt.modality import Modality
 from tmt.translator.model import Translator, pad_stack
+from tmt.validate import check_fields
 from tmt.vocab import BOS, EOS, PAD, UNK
 
 #: SEED-style images are always exactly this many codes.
@@ -72,6 +73,14 @@ class DecodingOptions:
     def __post_init__(self) -> None:
         if self.strategy not in ("beam", "greedy", "sample"):
             raise TmtError(f"unknown decoding strategy {self.strategy!r}")
+        check_fields(self, "decoding option")
+        if self.top_k < 0:
+            raise TmtError(f"top-k must be 0 (off) or more, got {self.top_k}")
+        if not 0 < self.top_p <= 1:
+            raise TmtError(f"top-p must be in (0, 1], got {self.top_p}")
+        if self.max_text_len < 1 or self.max_speech_len < 1:
+            raise TmtError(f"length caps must be at least 1, got text {self.max_text_len}, "
+                           f"speech {self.max_speech_len}")
         if self.beam_size < 1:
             raise TmtError(f"beam size must be at least 1, got {self.beam_size}")
         if self.temperature <= 0:
@@ -143,11 +152,19 @@ def generate_scored(
     options = options or DecodingOptions()
     if batch_size < 1:
         raise TmtError(f"batch size must be at least 1, got {batch_size}")
+    longest = translator.config.max_seq_len - 2  # BOS x EOS
     for modality, ids in sources:
         if modality is target:
             raise TmtError(f"cannot translate {modality.value} into {target.value}")
         if ids.numel() == 0:
             raise TmtError(f"empty {modality.value} input: nothing to translate")
+        if ids.numel() > longest:
+            raise TmtError(f"{modality.value} input of {ids.numel()} tokens is longer than the "
+                           f"model reads ({longest}): cut it into shorter pieces")
+    rows = translator.vocab.size_of(target) + 1  # the target's ids and EOS
+    if options.strategy == "beam" and options.beam_size > rows:
+        raise TmtError(f"beam size {options.beam_size} is more than the {rows} choices of a "
+                       f"{target.value} token")
     translator.eval()
     device = next(translator.parameters()).device
     generator = _generator(translator, target, options)
