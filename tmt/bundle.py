@@ -151,6 +151,23 @@ class Bundle:
         """Codec-local ids → text, a 16 kHz waveform or a PIL image."""
         return self.codec(modality).decode(ids)
 
+    def _check_words(self, text: Any) -> None:
+        """Refuse text of which the model knows no word; name the unknown words of the rest."""
+        unknown_words = getattr(self.codec(Modality.TEXT), "unknown_words", None)
+        if unknown_words is None or not isinstance(text, str):
+            return
+        unknown = unknown_words(text)
+        from tmt.text.normalize import normalize_text
+
+        if unknown and len(unknown) >= len(normalize_text(text).split()):
+            raise TmtError(f"the model knows none of the words of {text[:60]!r}: it would "
+                           "translate only [UNK]s")
+        if unknown:
+            import logging
+
+            logging.getLogger("tmt").warning(
+                "tmt: warning: unknown words read as [UNK]: %s", ", ".join(dict.fromkeys(unknown)))
+
     def options(self, options: DecodingOptions | Mapping[str, Any] | None = None,
                 **overrides: Any) -> DecodingOptions:
         """This bundle's decoding defaults with the caller's settings on top.
@@ -199,6 +216,9 @@ class Bundle:
         decoding = self.options(options, **overrides)
         if not items:
             return []
+        if source is Modality.TEXT:
+            for raw in items:
+                self._check_words(raw)
         encoded = [(source, self.encode(source, raw)) for raw in items]
         scored = generate_scored(self.translator, encoded, target, decoding, batch_size=batch_size)
         results = [Translation(source, target, ids, self.decode(target, ids), score)

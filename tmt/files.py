@@ -81,3 +81,21 @@ def read_json(path: str | Path) -> Any:
         raise TmtError(f"cannot read {path}: {error}") from None
     except json.JSONDecodeError as error:
         raise TmtError(f"{path} is not valid JSON ({error})") from None
+
+
+def load_safetensors(path: str | Path) -> dict[str, Any]:
+    """The tensors of a ``.safetensors`` file; a missing, truncated or corrupt file is one
+    TmtError naming it."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    from tmt.errors import TmtError
+
+    path = Path(path)
+    if not path.is_file():
+        raise TmtError(f"weights file not found: {path}")
+    try:
+        return load_file(str(path))
+    except (SafetensorError, OSError, ValueError, RuntimeError) as error:
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise TmtError(f"{path} is not a readable safetensors file ({reason})") from None

@@ -11,6 +11,7 @@ import argparse
 import logging
 import os
 import sys
+import typing
 from collections.abc import Callable, Sequence
 
 from tmt.cli import codec, data, eval, train, translate
@@ -21,8 +22,15 @@ from tmt.version import __version__
 Handler = Callable[[argparse.Namespace], int | None]
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse with tmt's error style: one line on stderr, exit code 2 (subcommands inherit it)."""
+
+    def error(self, message: str) -> typing.NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="tmt",
         description="Translate between speech, images and text, each modality treated as a "
         "language of discrete tokens (TMT).",
@@ -54,13 +62,33 @@ def commands(parser: argparse.ArgumentParser, prefix: str = "") -> list[tuple[st
     return out
 
 
+def check_device(name: str) -> None:
+    """A torch device that exists here, or one TmtError saying why not."""
+    import torch
+
+    try:
+        device = torch.device(name)
+    except (RuntimeError, ValueError):
+        raise TmtError(f"unknown device {name!r} (cpu, cuda, cuda:1, mps, ...)") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise TmtError(f"--device {name}: no CUDA GPU is available on this machine")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise TmtError(f"--device {name}: this machine has {torch.cuda.device_count()} GPU(s)")
+    elif device.type == "mps" and not torch.backends.mps.is_available():
+        raise TmtError(f"--device {name}: MPS is not available on this machine")
+    elif device.type not in ("cpu", "cuda", "mps", "meta"):
+        raise TmtError(f"--device {name}: tmt runs on cpu, cuda or mps")
+
+
 def _configure_output(quiet: bool) -> None:
-    """Info messages (run summaries) to stderr; --quiet keeps warnings and errors only and
+    """tmt's info messages (run summaries) to stderr; --quiet keeps warnings and errors only and
     turns the progress bars off (tqdm reads TQDM_DISABLE when it is first imported)."""
     if quiet:
         os.environ["TQDM_DISABLE"] = "1"
-    logging.basicConfig(level=logging.WARNING if quiet else logging.INFO, format="%(message)s",
-                        stream=sys.stderr)
+    # tmt's own info messages (run summaries); other libraries' only from warnings up
+    logging.basicConfig(level=logging.WARNING, format="%(message)s", stream=sys.stderr)
+    logging.getLogger("tmt").setLevel(logging.WARNING if quiet else logging.INFO)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -69,6 +97,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     _configure_output(args.quiet)
     handler: Handler = args.handler
     try:
+        if getattr(args, "device", None) is not None:
+            check_device(args.device)
         return int(handler(args) or 0)
     except TmtError as error:
         print(f"tmt: error: {error}", file=sys.stderr)

@@ -29,7 +29,7 @@ def parse_options(args: argparse.Namespace, defaults: DecodingOptions) -> Decodi
                    top_k=args.top_k, seed=args.seed)
     if args.rerank is not None:
         changes.update(rerank=args.rerank)
-    if args.max_len:
+    if args.max_len is not None:
         changes.update(max_text_len=args.max_len, max_speech_len=args.max_len)
     return replace(defaults, **changes)
 

@@ -14,6 +14,9 @@ def _read_input(modality: str, value: str) -> object:
     """Text is the argument itself (``-``: stdin); speech and image are files."""
     from pathlib import Path
 
+    if value == "-" and sys.stdin.isatty():
+        raise TmtError(f"'-' reads the {modality} input from stdin, but stdin is a terminal: "
+                       "pipe it in (e.g. echo 'a red circle' | tmt translate --from text ... -)")
     if modality == "text":
         text = sys.stdin.read() if value == "-" else value
         if not text.strip():
@@ -26,23 +29,52 @@ def _read_input(modality: str, value: str) -> object:
         raise TmtError(f"input file not found: {value}")
     return path
 
+def check_output(modality: str, out: str | None) -> None:
+    """Refuse, before any work, an output path that cannot be written as ``modality``."""
+    import os
+    from pathlib import Path
+
+    from tmt.bundle import SUFFIXES
+    from tmt.modality import Modality
+
+    if out is None:
+        return
+    path = Path(out)
+    suffixes = SUFFIXES[Modality.parse(modality)]
+    if path.is_dir() or out.endswith(os.sep):
+        raise TmtError(f"output {out} is a directory: give a file name ending in {' or '.join(suffixes)}")
+    if path.suffix.lower() not in suffixes:
+        raise TmtError(f"cannot write {modality} as {path.name!r}: use {' or '.join(suffixes)}")
+    parent = path.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise TmtError(f"cannot write {out}: {parent} is a file, not a directory")
+    if not os.access(parent, os.W_OK) or str(path.resolve()).startswith(("/proc/", "/sys/")):
+        raise TmtError(f"cannot write {out}: {parent} is not writable")
+
+
 def _write_output(modality: str, output: object, out: str | None) -> None:
     from pathlib import Path
 
     if modality == "text":
-        if out:
-            Path(out).write_text(f"{output}\n")
-        else:
+        if not out:
             print(output)
-        return
+            return
     assert out is not None
-    Path(out).parent.mkdir(parents=True, exist_ok=True)
-    if modality == "speech":
-        from tmt.speech.audio import save_audio
+    try:
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        if modality == "text":
+            Path(out).write_text(f"{output}\n")
+            return
+        if modality == "speech":
+            from tmt.speech.audio import save_audio
 
-        save_audio(out, output)  # type: ignore[arg-type]
-    else:
-        output.save(out)  # type: ignore[attr-defined]
+            save_audio(out, output)  # type: ignore[arg-type]
+        else:
+            output.save(out)  # type: ignore[attr-defined]
+    except OSError as error:
+        raise TmtError(f"cannot write {out}: {error.strerror or error}") from None
     print(out)
 
 def _default_output(source: str, value: str, target: str, raw: object = None) -> str | None:
@@ -65,6 +97,8 @@ def _cmd_translate(args: argparse.Namespace) -> None:
 
     if args.source == args.target:
         raise TmtError(f"--from and --to are both {args.source}: choose two different modalities")
+    out = args.output or _default_output(args.source, args.input, args.target)
+    check_output(args.target, out if args.target != "text" else args.output)
     raw = _read_input(args.source, args.input)
     bundle = Bundle.load(args.model, device=args.device)
     options = parse_options(args, bundle.default_options)
@@ -97,6 +131,7 @@ def _cmd_decode(args: argparse.Namespace) -> None:
         raise TmtError("ids must be integers") from None
     if args.modality != "text" and not args.output:
         raise TmtError(f"decoding {args.modality} needs an output file (-o OUT)")
+    check_output(args.modality, args.output)
     bundle = Bundle.load(args.model, device=args.device)
     _write_output(args.modality, bundle.decode(Modality.parse(args.modality), ids), args.output)
 

@@ -57,6 +57,8 @@ def read_dataset(name: str, root: str | Path, **options: Any) -> Iterator[RawExa
         reader = READERS[name]
     except KeyError:
         raise TmtError(f"unknown dataset {name!r} (known: {', '.join(sorted(READERS))})") from None
+    if not Path(root).is_dir():
+        raise TmtError(f"{name} corpus directory not found: {root}")
     try:
         # Readers are generators: a bad keyword fails here, before any file is read.
         return reader(root, **options)

@@ -65,7 +65,12 @@ class TokenStoreWriter:
         self.out_dir = Path(out_dir)
         self.shard_size = shard_size
         self.prefix = prefix
-        self.out_dir.mkdir(parents=True, exist_ok=True)
+        if self.out_dir.exists() and not self.out_dir.is_dir():
+            raise TmtError(f"token store {self.out_dir} is a file, not a directory")
+        try:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise TmtError(f"cannot create the token store {self.out_dir}: {error.strerror}") from None
         self.vocab_sizes: dict[str, int] = {}
         """Modality name -> codec vocabulary size, as recorded in ``store.json``."""
         if (self.out_dir / MANIFEST).exists():

@@ -21,7 +21,7 @@ from torch import nn
 
 from tmt.data.shapes_world import CANONICAL_RELATIONS, COLOURS, POSITIONS, SHAPES, SIZES, Record
 from tmt.errors import TmtError
-from tmt.files import check_format, format_header
+from tmt.files import check_format, format_header, load_safetensors
 from tmt.image.modules import with_coordinates
 
 
@@ -188,7 +188,6 @@ class ImageJudge:
     @classmethod
     def load(cls, directory: str | Path, device: str | torch.device = "cpu") -> ImageJudge:
         """Load ``config.json`` + ``model.safetensors`` (fp16 on disk, fp32 in memory)."""
-        from safetensors.torch import load_file
 
         directory = Path(directory)
         config_path, weights_path = directory / "config.json", directory / "model.safetensors"
@@ -198,7 +197,7 @@ class ImageJudge:
         for key in ("channels", "shapes", "colours", "sizes", "positions", "relations"):
             raw[key] = tuple(raw[key])
         model = ImageJudgeNet(ImageJudgeConfig(**raw))
-        state = {k: v.float() for k, v in load_file(str(weights_path)).items()}
+        state = {k: v.float() for k, v in load_safetensors(weights_path).items()}
         model.load_state_dict(state)
         return cls(model, device)
 

@@ -10,11 +10,11 @@ from typing import Any
 
 import torch
 from PIL import Image
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 from torch import nn
 
 from tmt.errors import TmtError
-from tmt.files import check_format, format_header
+from tmt.files import check_format, format_header, load_safetensors
 from tmt.image.config import ImageCodecConfig, tiny
 from tmt.image.decoder import PixelDecoder
 from tmt.image.io import ImageSource, image_to_tensor, load_image, tensor_to_image
@@ -211,7 +211,7 @@ class ImageCodec(nn.Module):
         if data.pop("codec", "image") != "image":
             raise TmtError(f"{directory} holds a {data.get('codec')!r} codec, not an image codec")
         codec = cls(ImageCodecConfig.from_dict(data))
-        state = {k: v.float() for k, v in load_file(str(weights_path)).items()}
+        state = {k: v.float() for k, v in load_safetensors(weights_path).items()}
         try:
             missing, unexpected = codec.load_state_dict(state, strict=False)
         except RuntimeError:  # a tensor of the wrong shape

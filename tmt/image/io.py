@@ -16,6 +16,11 @@ ImageSource = str | Path | bytes | Image.Image
 #: Transparent pixels are composited onto white: the shapes corpus draws on light backgrounds.
 _BACKGROUND = (255, 255, 255)
 
+#: Largest picture read (pixels): 64 MP, checked from the header before any pixel is decoded.
+MAX_PIXELS = 64_000_000
+#: Widest aspect ratio read: a centre crop of anything wider would keep almost nothing.
+MAX_ASPECT = 8.0
+
 
 def _open(source: ImageSource) -> tuple[Image.Image, str]:
     """Open ``source`` fully (decoding every pixel) and return it with a name for messages."""
@@ -33,12 +38,28 @@ def _open(source: ImageSource) -> tuple[Image.Image, str]:
         raise TmtError(f"cannot read an image from a {type(source).__name__}")
     try:
         image = Image.open(stream)
+        check_dimensions(image.size, name)  # from the header, before decoding any pixel
         image.load()  # decode now so truncated files fail here, not later
     except UnidentifiedImageError:
         raise TmtError(f"{name} is not an image (unrecognised format)") from None
+    except Image.DecompressionBombError:
+        raise TmtError(f"{name} has too many pixels to read safely") from None
     except (OSError, ValueError, SyntaxError) as error:
         raise TmtError(f"{name} is a corrupt image ({error})") from None
     return image, name
+
+
+def check_dimensions(size: tuple[int, int], name: str) -> None:
+    """Refuse pictures beyond :data:`MAX_PIXELS` or :data:`MAX_ASPECT` (one line each)."""
+    width, height = size
+    if width <= 0 or height <= 0:
+        raise TmtError(f"{name} has no pixels ({width}x{height})")
+    if width * height > MAX_PIXELS:
+        raise TmtError(f"{name} is {width}x{height} pixels, more than tmt reads "
+                       f"({MAX_PIXELS // 1_000_000} MP): scale it down first")
+    if max(width, height) / min(width, height) > MAX_ASPECT:
+        raise TmtError(f"{name} is {width}x{height}: an aspect ratio beyond {MAX_ASPECT:g}:1 "
+                       "would lose most of the picture to the centre crop")
 
 
 def to_rgb(image: Image.Image) -> Image.Image:

@@ -26,6 +26,10 @@ def _describe(source: str | Path | bytes) -> str:
     return f"{len(source)} bytes of audio" if isinstance(source, bytes) else str(source)
 
 
+#: Sample rates read (Hz): below 4 kHz no speech band survives; above 384 kHz no audio file is.
+MIN_RATE, MAX_RATE = 4000, 384_000
+
+
 def load_audio(source: str | Path | bytes, target_sr: int = SAMPLE_RATE) -> np.ndarray:
     """Read ``source`` (a path or the bytes of a file) as mono float32 at ``target_sr``.
 
@@ -77,8 +81,9 @@ def prepare_wave(
         raise TmtError(f"{what}: audio contains NaN or infinite samples")
     if float(np.abs(wave).max()) < SILENCE_PEAK:
         raise TmtError(f"{what}: audio is silent (peak below -80 dBFS)")
-    if sr <= 0:
-        raise TmtError(f"{what}: invalid sample rate {sr}")
+    if not MIN_RATE <= sr <= MAX_RATE:
+        raise TmtError(f"{what}: sample rate {sr} Hz is not a speech recording's "
+                       f"({MIN_RATE}-{MAX_RATE} Hz)")
     if sr != target_sr:
         wave = soxr.resample(wave, sr, target_sr).astype(np.float32, copy=False)
     if wave.size < 400 * target_sr // SAMPLE_RATE:

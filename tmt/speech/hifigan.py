@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch.nn.utils.parametrizations import weight_norm
 
 from tmt.errors import TmtError
-from tmt.files import check_format, format_header
+from tmt.files import check_format, format_header, load_safetensors
 from tmt.speech.unit_mel import check_units
 
 CONFIG_FORMAT = "tmt-code-hifigan"
@@ -199,7 +199,6 @@ class CodeHiFiGANVocoder:
 
     @classmethod
     def load(cls, directory: str | Path, device: str | torch.device = "cpu") -> CodeHiFiGANVocoder:
-        from safetensors.torch import load_file
 
         path = Path(directory)
         if not (path / "config.json").exists():
@@ -210,5 +209,5 @@ class CodeHiFiGANVocoder:
             raw[key] = tuple(raw[key])
         raw["resblock_dilation_sizes"] = tuple(tuple(d) for d in raw["resblock_dilation_sizes"])
         model = CodeHiFiGAN(CodeHiFiGANConfig(**raw))
-        model.load_state_dict({k: v.float() for k, v in load_file(str(path / "model.safetensors")).items()})
+        model.load_state_dict({k: v.float() for k, v in load_safetensors(path / "model.safetensors").items()})
         return cls(model.to(device))

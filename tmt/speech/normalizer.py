@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from tmt.errors import TmtError
-from tmt.files import check_format, format_header
+from tmt.files import check_format, format_header, load_safetensors
 
 CONFIG_FORMAT = "tmt-unit-normalizer"
 SAMPLE_RATE = 16_000
@@ -273,7 +273,6 @@ class UnitNormalizer(nn.Module):
 
     @classmethod
     def load(cls, directory: str | Path, device: str | torch.device = "cpu") -> UnitNormalizer:
-        from safetensors.torch import load_file
 
         path = Path(directory)
         cfg_path = path / "config.json"
@@ -284,7 +283,7 @@ class UnitNormalizer(nn.Module):
         cfg = check_format(cfg_path, cfg, CONFIG_FORMAT, required=True)
         try:
             model = cls(NormalizerConfig(**cfg))
-            state = load_file(str(path / "model.safetensors"))
+            state = load_safetensors(path / "model.safetensors")
             model.load_state_dict({k: v.float() for k, v in state.items()})
         except (TypeError, ValueError, RuntimeError, OSError) as error:
             raise TmtError(f"cannot load the unit normalizer in {path}: {error}") from None

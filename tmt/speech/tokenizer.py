@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from tmt.errors import TmtError
-from tmt.files import check_format, format_header
+from tmt.files import check_format, format_header, load_safetensors
 from tmt.files import read_json as _read_json
 from tmt.paths import CODECS
 from tmt.speech.audio import SAMPLE_RATE, load_audio, prepare_wave
@@ -159,14 +159,13 @@ class SpeechTokenizer:
     @classmethod
     def load(cls, directory: str | Path, device: str | torch.device = "cpu") -> SpeechTokenizer:
         """Rebuild a tokenizer written by :meth:`save` (weights back to fp32)."""
-        from safetensors.torch import load_file
 
         path = Path(directory)
         cfg_path = path / "config.json"
         if not cfg_path.exists() or not (path / "model.safetensors").exists():
             raise TmtError(f"not a speech tokenizer directory (config.json + model.safetensors): {path}")
         cfg = check_format(cfg_path, _read_json(cfg_path), CONFIG_FORMAT, required=True)
-        tensors = load_file(str(path / "model.safetensors"))
+        tensors = load_safetensors(path / "model.safetensors")
         state = {k[len("features.") :]: v for k, v in tensors.items() if k.startswith("features.")}
         features = features_from_config(cfg["features"], state)
         if isinstance(features, HubertFeatures):

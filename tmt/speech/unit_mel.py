@@ -19,7 +19,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from tmt.errors import TmtError
-from tmt.files import check_format, format_header
+from tmt.files import check_format, format_header, load_safetensors
 from tmt.speech.mel import MelConfig, MelFrontEnd
 
 CONFIG_FORMAT = "tmt-unit-mel-vocoder"
@@ -178,7 +178,6 @@ class UnitMelVocoder:
 
     @classmethod
     def load(cls, directory: str | Path, device: str | torch.device = "cpu") -> UnitMelVocoder:
-        from safetensors.torch import load_file
 
         path = Path(directory)
         try:
@@ -189,7 +188,7 @@ class UnitMelVocoder:
         raw["mel"] = MelConfig(**raw["mel"])
         raw["decoder_dilations"] = tuple(raw["decoder_dilations"])
         model = UnitMelModel(UnitMelConfig(**raw))
-        state = load_file(str(path / "model.safetensors"))
+        state = load_safetensors(path / "model.safetensors")
         model.load_state_dict({k: v.float() for k, v in state.items()})
         return cls(model, device)
 

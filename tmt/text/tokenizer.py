@@ -224,6 +224,13 @@ class TextTokenizer:
         """The id of ``token`` (a word-piece, e.g. ``"##ing"``), or None if not in the vocabulary."""
         return self._backend.token_to_id(token)
 
+    def unknown_words(self, text: str) -> list[str]:
+        """The words of ``text`` (after normalization) that this vocabulary cannot spell: their
+        pieces include the unknown token."""
+        unk = self.special_ids.get("unk")
+        return [w for w in normalize_text(text).split()
+                if unk is not None and unk in self._backend.encode_ids(w)]
+
     def tokens(self, text: str) -> list[str]:
         """The word-pieces of ``text`` (for inspection)."""
         return [self._backend.id_to_token(i) for i in self.encode(text).tolist()]

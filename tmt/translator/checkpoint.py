@@ -8,10 +8,10 @@ from typing import TYPE_CHECKING
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 
 from tmt.errors import TmtError
-from tmt.files import atomic_write, check_format, format_header
+from tmt.files import atomic_write, check_format, format_header, load_safetensors
 from tmt.translator.config import TranslatorConfig
 from tmt.vocab import Vocabulary
 
@@ -66,7 +66,7 @@ def read_checkpoint(
         raise TmtError(f"invalid translator config {directory / CONFIG}: {error}") from None
     vocab = Vocabulary.load(directory / VOCAB)
     try:
-        state = load_file(directory / WEIGHTS)
+        state = load_safetensors(directory / WEIGHTS)
     except (SafetensorError, OSError) as error:
         raise TmtError(f"cannot read {directory / WEIGHTS}: {error}") from None
     return config, vocab, state

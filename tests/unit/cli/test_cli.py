@@ -159,3 +159,16 @@ def test_every_command_that_runs_a_model_takes_a_device():
     for path, command in commands(build_parser()):
         options = {o for action in command._actions for o in action.option_strings}
         assert ("--device" in options) != (path in no_model), path
+
+
+def test_stdin_from_a_terminal_is_refused_not_waited_on(monkeypatch, capsys):
+    import io
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    monkeypatch.setattr("sys.stdin", Terminal(""))
+    assert main(["translate", "--from", "text", "--to", "image", "-"]) == 2
+    err = capsys.readouterr().err
+    assert "stdin is a terminal" in err and err.count("\n") == 1
