@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
 import typing
 from collections.abc import Callable, Sequence
@@ -96,6 +97,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     _configure_output(args.quiet)
     handler: Handler = args.handler
+    previous = _terminate_as_interrupt()
     try:
         if getattr(args, "device", None) is not None:
             check_device(args.device)
@@ -107,3 +109,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         detail = f": {stop}" if str(stop) else ""
         print(f"tmt: interrupted{detail}", file=sys.stderr)
         return 130
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _terminate_as_interrupt() -> typing.Any:
+    """SIGTERM (``kill``, a scheduler's preemption) unwinds like Ctrl-C: open token-store
+    shards and checkpoints are closed by their ``with`` blocks before the process exits, so
+    nothing finished is lost (``tmt train`` installs its own handler, which stops at a step
+    boundary). Returns the previous handler (None off the main thread)."""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt("SIGTERM")
+
+    return signal.signal(signal.SIGTERM, interrupt)

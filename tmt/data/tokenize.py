@@ -104,54 +104,60 @@ def tokenize_corpus(
         media={m.value: 0 for m in MODALITIES if m in codecs},
     )
     bar = tqdm(examples, desc="tokenize", unit="ex", disable=bar_off(not progress), dynamic_ncols=True)
-    for raw in bar:
-        summary.examples += 1
-        if raw.id in writer:
-            summary.skipped += 1
-            continue
-        tokens: dict[str, torch.Tensor] = {}
-        raw_bytes: dict[str, int] = {}
-        failure: tuple[str, str, str] | None = None
-        if prepare is not None:
-            try:
-                raw = prepare(raw)
-            except Exception as error:  # e.g. the TTS failed on one caption
-                failure = (raw.id, "prepare", f"{type(error).__name__}: {error}".splitlines()[0])
-        for m in MODALITIES if failure is None else ():
-            medium = raw.media(m)
-            if medium is None or m not in codecs:
+    try:
+        for raw in bar:
+            summary.examples += 1
+            if raw.id in writer:
+                summary.skipped += 1
                 continue
-            try:
-                codec = reference if m is Modality.SPEECH and raw.reference_voice else codecs[m]
-                tokens[m.value] = _encode(codec, medium, m)  # type: ignore[arg-type]
-                raw_bytes[m.value] = _raw_size(medium, m)
-            except Exception as error:  # one bad file must not stop a corpus
-                failure = (raw.id, m.value, f"{type(error).__name__}: {error}".splitlines()[0])
-                break
-        if failure is None and not tokens:
-            failure = (raw.id, "-", "no medium to tokenize (or no codec for its modalities)")
-        if failure is not None:
-            log.warning("skipping %s (%s): %s", *failure)
-            summary.failed += 1
-            summary.failures.append(failure)
-            bar.set_postfix(failed=summary.failed, refresh=False)
-            continue
-        writer.add(
-            TokenExample(
-                id=raw.id,
-                split=raw.split,
-                source=raw.source,
-                pseudo=raw.pseudo,
-                speech=tokens.get("speech"),
-                image=tokens.get("image"),
-                text=tokens.get("text"),
-                raw_bytes=raw_bytes,
+            tokens: dict[str, torch.Tensor] = {}
+            raw_bytes: dict[str, int] = {}
+            failure: tuple[str, str, str] | None = None
+            if prepare is not None:
+                try:
+                    raw = prepare(raw)
+                except Exception as error:  # e.g. the TTS failed on one caption
+                    failure = (raw.id, "prepare", f"{type(error).__name__}: {error}".splitlines()[0])
+            for m in MODALITIES if failure is None else ():
+                medium = raw.media(m)
+                if medium is None or m not in codecs:
+                    continue
+                try:
+                    codec = reference if m is Modality.SPEECH and raw.reference_voice else codecs[m]
+                    tokens[m.value] = _encode(codec, medium, m)  # type: ignore[arg-type]
+                    raw_bytes[m.value] = _raw_size(medium, m)
+                except Exception as error:  # one bad file must not stop a corpus
+                    failure = (raw.id, m.value, f"{type(error).__name__}: {error}".splitlines()[0])
+                    break
+            if failure is None and not tokens:
+                failure = (raw.id, "-", "no medium to tokenize (or no codec for its modalities)")
+            if failure is not None:
+                log.warning("skipping %s (%s): %s", *failure)
+                summary.failed += 1
+                summary.failures.append(failure)
+                bar.set_postfix(failed=summary.failed, refresh=False)
+                continue
+            writer.add(
+                TokenExample(
+                    id=raw.id,
+                    split=raw.split,
+                    source=raw.source,
+                    pseudo=raw.pseudo,
+                    speech=tokens.get("speech"),
+                    image=tokens.get("image"),
+                    text=tokens.get("text"),
+                    raw_bytes=raw_bytes,
+                )
             )
-        )
-        summary.written += 1
-        for name, ids in tokens.items():
-            summary.tokens[name] += int(ids.numel())
-            summary.media[name] += 1
+            summary.written += 1
+            for name, ids in tokens.items():
+                summary.tokens[name] += int(ids.numel())
+                summary.media[name] += 1
+    except KeyboardInterrupt as stop:  # Ctrl-C or SIGTERM: keep every finished example
+        writer.flush()
+        reason = str(stop) or "interrupted"
+        raise KeyboardInterrupt(f"{reason}: {summary.written} new examples kept in the store; "
+                                "rerun to resume") from None
     writer.flush()
     log.info("tokenize: %s", summary)
     return summary

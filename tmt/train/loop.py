@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import signal
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -379,7 +380,9 @@ class Trainer:
             total=config.max_steps, initial=self.step, desc="train", unit="step",
             disable=bar_off(not self.dist.is_main), dynamic_ncols=True,
         )
-        stop = StopRequest()
+        # SIGTERM and Ctrl-C both stop between steps: the checkpoint holds the RNG state of a
+        # step boundary, so a resumed run equals an uninterrupted one even with dropout on
+        stop = StopRequest((signal.SIGTERM, signal.SIGINT))
         try:
             while self.step < config.max_steps and not stop.requested:
                 loss, tokens = self.train_step()

@@ -316,3 +316,33 @@ def test_speech_bpe_cuts_stored_units_into_pieces_with_dropout_on_sources(tmp_pa
         TrainConfig.from_dict({"out_dir": "x", "speech_bpe_dropout": 0.1})
     with pytest.raises(TmtError, match=r"speech_bpe_dropout must be in \[0, 1\)"):
         TrainConfig.from_dict({"out_dir": "x", "speech_bpe": "b.json", "speech_bpe_dropout": 1.0})
+
+
+def test_ctrl_c_mid_step_resumes_bit_exact_with_dropout(tmp_path):
+    """A real SIGINT that lands inside a step (after dropout has drawn from the RNG): the run
+    stops at the next step boundary, and the resumed run ends with exactly the weights of an
+    uninterrupted one."""
+    import os
+    import signal
+    import threading
+
+    protos = concepts(2)
+    model = {**MICRO, "dropout_p": 0.1, "attn_dropout_p": 0.1}
+
+    straight = Trainer(config(tmp_path / "a", max_steps=12, model=model), protos * 4)
+    straight.fit()
+
+    def interrupt_soon(step):
+        if step == 2:
+            threading.Timer(0.005, os.kill, (os.getpid(), signal.SIGINT)).start()
+
+    first = Trainer(config(tmp_path / "b", max_steps=12, model=model), protos * 4)
+    with pytest.raises(KeyboardInterrupt, match="stopped by signal at step"):
+        first.fit(on_step=interrupt_soon)
+    assert 2 <= first.step < 12
+    resumed = Trainer(config(tmp_path / "b", max_steps=12, model=model), protos * 4)
+    assert resumed.maybe_resume()
+    resumed.fit()
+    for key, value in straight.translator.state_dict().items():
+        assert torch.equal(value, resumed.translator.state_dict()[key]), key
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
