@@ -93,6 +93,9 @@ def test_user_mistakes_are_tmt_errors(tmp_path: Path) -> None:
     (root / "dataset_coco.json").write_text("{not json")
     with pytest.raises(TmtError, match="not valid JSON"):
         list(read_dataset("coco", root))
+    with pytest.raises(TmtError, match="coco corpus directory not found"):
+        read_dataset("coco", tmp_path / "missing")  # refused before a store is created
+    (tmp_path / "empty").mkdir()
     with pytest.raises(TmtError, match="Karpathy split file dataset_coco.json not found"):
         list(read_dataset("coco", tmp_path / "empty"))
     with pytest.raises(TmtError, match="captions file not found"):

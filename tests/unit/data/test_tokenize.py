@@ -105,20 +105,21 @@ def test_tokenize_counts_tokens_and_failures(tmp_path: Path) -> None:
 
 def test_resume_skips_finished_ids(tmp_path: Path) -> None:
     corpus = make_corpus(tmp_path / "raw", 12, bad={5})
-    # First run dies after 7 examples: one shard of 4 is on disk, 3 queued ones are lost.
+    # First run is interrupted after 7 examples: every finished one is kept (one shard of 4 and
+    # the 2 queued ones; example 5 failed), and the message says so.
     codecs = make_codecs()
     writer = TokenStoreWriter(tmp_path / "store", shard_size=4)
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(KeyboardInterrupt, match="6 new examples kept"):
         tokenize_corpus(_die_after(corpus, 7), codecs, writer, progress=False)
     del writer
-    assert len(TokenStore(tmp_path / "store")) == 4
+    assert len(TokenStore(tmp_path / "store")) == 6
 
     (tmp_path / "raw" / "5.wav").write_bytes(b"\x01\x02")  # the bad file got fixed meanwhile
     codecs = make_codecs()
     with TokenStoreWriter(tmp_path / "store", shard_size=4) as writer:
         summary = tokenize_corpus(corpus, codecs, writer, progress=False)
-    assert (summary.examples, summary.skipped, summary.written, summary.failed) == (12, 4, 8, 0)
-    assert codecs[Modality.SPEECH].calls == 8  # stored examples are not encoded again
+    assert (summary.examples, summary.skipped, summary.written, summary.failed) == (12, 6, 6, 0)
+    assert codecs[Modality.SPEECH].calls == 6  # stored examples are not encoded again
     assert sorted(TokenStore(tmp_path / "store").ids) == sorted(ex.id for ex in corpus)
 
 
