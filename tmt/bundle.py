@@ -17,7 +17,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,7 +25,7 @@ from typing import Any
 import torch
 
 from tmt.errors import TmtError
-from tmt.files import check_format, format_header
+from tmt.files import format_header, read_config
 from tmt.modality import MODALITIES, Codec, Modality
 from tmt.paths import CODECS as SHIPPED_CODECS
 from tmt.paths import MODELS, tmt_home
@@ -58,7 +58,34 @@ def load_codec(modality: Modality, directory: str | Path, device: str | torch.de
 
 
 SUFFIXES = {Modality.TEXT: (".txt",), Modality.SPEECH: (".wav", ".flac"), Modality.IMAGE: (".png", ".jpg", ".jpeg")}
-"""File types :meth:`Translation.save` writes, per target modality."""
+"""File types :func:`save_output` writes, per target modality."""
+
+
+def check_suffix(target: Modality, path: Path) -> None:
+    """Refuse a file name whose suffix is not one :func:`save_output` writes for ``target``."""
+    suffixes = SUFFIXES[target]
+    if path.suffix.lower() not in suffixes:
+        raise TmtError(f"cannot save {target.value} as {path.name!r}: use {' or '.join(suffixes)}")
+
+
+def save_output(target: Modality, output: Any, path: str | Path) -> Path:
+    """Write one decoded output: ``.txt`` for text, ``.wav``/``.flac`` for speech (16 kHz,
+    16-bit), ``.png``/``.jpg`` for an image. Creates missing parent folders; returns the path."""
+    path = Path(path)
+    check_suffix(target, path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if target is Modality.SPEECH:
+            from tmt.speech.audio import save_audio
+
+            save_audio(path, output)
+        elif target is Modality.IMAGE:
+            output.save(path)
+        else:
+            path.write_text(f"{output}\n")
+    except OSError as error:
+        raise TmtError(f"cannot write {path}: {error.strerror or error}") from None
+    return path
 
 
 @dataclass
@@ -75,26 +102,9 @@ class Translation:
     or the reranking score when the bundle reranks (see ``DecodingOptions.rerank``)."""
 
     def save(self, path: str | Path) -> Path:
-        """Write the output: ``.txt`` for text, ``.wav``/``.flac`` for speech (16 kHz, 16-bit),
-        ``.png``/``.jpg`` for an image. Creates missing parent folders; returns the path."""
-        path = Path(path)
-        suffixes = SUFFIXES[self.target]
-        if path.suffix.lower() not in suffixes:
-            raise TmtError(f"cannot save {self.target.value} as {path.name!r}: use "
-                           f"{' or '.join(suffixes)}")
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            if self.target is Modality.SPEECH:
-                from tmt.speech.audio import save_audio
-
-                save_audio(path, self.output)
-            elif self.target is Modality.IMAGE:
-                self.output.save(path)
-            else:
-                path.write_text(f"{self.output}\n")
-        except OSError as error:
-            raise TmtError(f"cannot write {path}: {error.strerror or error}") from None
-        return path
+        """Write the output (:func:`save_output`: ``.txt``, ``.wav``/``.flac``, ``.png``/``.jpg``
+        by modality); creates missing parent folders; returns the path."""
+        return save_output(self.target, self.output, path)
 
 
 class Bundle:
@@ -216,14 +226,29 @@ class Bundle:
         decoding = self.options(options, **overrides)
         if not items:
             return []
-        if source is Modality.TEXT:
-            for raw in items:
-                self._check_words(raw)
-        encoded = [(source, self.encode(source, raw)) for raw in items]
-        scored = generate_scored(self.translator, encoded, target, decoding, batch_size=batch_size)
-        results = [Translation(source, target, ids, self.decode(target, ids), score)
-                   for ids, score in scored]
+        encoded = [self.prepare(source, raw) for raw in items]
+        results = self.translate_ids(source, encoded, target, decoding, batch_size=batch_size)
         return results[0] if single else results
+
+    def prepare(self, source: Modality | str, raw: Any) -> torch.Tensor:
+        """One raw input → the codec-local ids the translator reads (:meth:`translate`'s first
+        step; text of which the model knows no word is refused here)."""
+        source = Modality.parse(source)
+        if source is Modality.TEXT:
+            self._check_words(raw)
+        return self.encode(source, raw)
+
+    @torch.inference_mode()
+    def translate_ids(
+        self, source: Modality, encoded: Sequence[torch.Tensor], target: Modality,
+        options: DecodingOptions, *, batch_size: int = 16,
+    ) -> list[Translation]:
+        """Inputs already :meth:`prepare`d → their translations, decoded ``batch_size`` at a
+        time with ``options`` as given (not merged: see :meth:`options`)."""
+        scored = generate_scored(self.translator, [(source, ids) for ids in encoded], target,
+                                 options, batch_size=batch_size)
+        return [Translation(source, target, ids, self.decode(target, ids), score)
+                for ids, score in scored]
 
     def num_parameters(self) -> int:
         return self.translator.num_parameters()
@@ -252,11 +277,7 @@ def resolve_model(name_or_path: str | Path) -> Path:
 
 
 def read_bundle_meta(path: Path) -> dict[str, Any]:
-    try:
-        meta = json.loads((path / BUNDLE_FILE).read_text())
-    except json.JSONDecodeError as error:
-        raise TmtError(f"invalid {path / BUNDLE_FILE}: {error}") from None
-    return check_format(path / BUNDLE_FILE, meta, "tmt-bundle")
+    return read_config(path / BUNDLE_FILE, "tmt-bundle")
 
 
 def write_bundle(

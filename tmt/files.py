@@ -99,3 +99,9 @@ def load_safetensors(path: str | Path) -> dict[str, Any]:
     except (SafetensorError, OSError, ValueError, RuntimeError) as error:
         reason = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise TmtError(f"{path} is not a readable safetensors file ({reason})") from None
+
+
+def read_config(path: str | Path, kind: str, *, required: bool = False) -> dict[str, Any]:
+    """An artefact's ``config.json`` (or ``bundle.json``) read and checked in one go:
+    :func:`read_json`, then :func:`check_format` against ``kind``; the header is dropped."""
+    return check_format(path, read_json(path), kind, required=required)

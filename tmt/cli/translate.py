@@ -34,17 +34,17 @@ def check_output(modality: str, out: str | None) -> None:
     import os
     from pathlib import Path
 
-    from tmt.bundle import SUFFIXES
+    from tmt.bundle import SUFFIXES, check_suffix
     from tmt.modality import Modality
 
     if out is None:
         return
     path = Path(out)
-    suffixes = SUFFIXES[Modality.parse(modality)]
+    target = Modality.parse(modality)
     if path.is_dir() or out.endswith(os.sep):
-        raise TmtError(f"output {out} is a directory: give a file name ending in {' or '.join(suffixes)}")
-    if path.suffix.lower() not in suffixes:
-        raise TmtError(f"cannot write {modality} as {path.name!r}: use {' or '.join(suffixes)}")
+        raise TmtError(f"output {out} is a directory: give a file name ending in "
+                       f"{' or '.join(SUFFIXES[target])}")
+    check_suffix(target, path)
     parent = path.parent
     while not parent.exists() and parent != parent.parent:
         parent = parent.parent
@@ -55,27 +55,16 @@ def check_output(modality: str, out: str | None) -> None:
 
 
 def _write_output(modality: str, output: object, out: str | None) -> None:
-    from pathlib import Path
+    """Text to stdout unless ``-o``; a file's path is printed for speech and images."""
+    from tmt.bundle import save_output
+    from tmt.modality import Modality
 
-    if modality == "text":
-        if not out:
-            print(output)
-            return
-    assert out is not None
-    try:
-        Path(out).parent.mkdir(parents=True, exist_ok=True)
-        if modality == "text":
-            Path(out).write_text(f"{output}\n")
-            return
-        if modality == "speech":
-            from tmt.speech.audio import save_audio
-
-            save_audio(out, output)  # type: ignore[arg-type]
-        else:
-            output.save(out)  # type: ignore[attr-defined]
-    except OSError as error:
-        raise TmtError(f"cannot write {out}: {error.strerror or error}") from None
-    print(out)
+    if not out:
+        print(output)
+        return
+    save_output(Modality.parse(modality), output, out)
+    if modality != "text":
+        print(out)
 
 def _default_output(source: str, value: str, target: str, raw: object = None) -> str | None:
     """``<input stem>.<target>.wav|png``; a text input's stem is its first words."""
@@ -97,13 +86,13 @@ def _cmd_translate(args: argparse.Namespace) -> None:
 
     if args.source == args.target:
         raise TmtError(f"--from and --to are both {args.source}: choose two different modalities")
-    out = args.output or _default_output(args.source, args.input, args.target)
-    check_output(args.target, out if args.target != "text" else args.output)
     raw = _read_input(args.source, args.input)
+    # text output goes to stdout unless -o: _default_output is None for it
+    out = args.output or _default_output(args.source, args.input, args.target, raw)
+    check_output(args.target, out)
     bundle = Bundle.load(args.model, device=args.device)
     options = parse_options(args, bundle.default_options)
     result = bundle.translate(raw, args.source, args.target, options)
-    out = args.output or _default_output(args.source, args.input, args.target, raw)
     _write_output(args.target, result.output, out)
 
 def _cmd_encode(args: argparse.Namespace) -> None:

@@ -21,7 +21,7 @@ from torch import nn
 
 from tmt.data.shapes_world import CANONICAL_RELATIONS, COLOURS, POSITIONS, SHAPES, SIZES, Record
 from tmt.errors import TmtError
-from tmt.files import check_format, format_header, load_safetensors
+from tmt.files import format_header, load_safetensors, read_config
 from tmt.image.modules import with_coordinates
 
 
@@ -193,7 +193,7 @@ class ImageJudge:
         config_path, weights_path = directory / "config.json", directory / "model.safetensors"
         if not config_path.is_file() or not weights_path.is_file():
             raise TmtError(f"{directory} is not an image judge (config.json + model.safetensors)")
-        raw = check_format(config_path, json.loads(config_path.read_text()), "tmt-image-judge")
+        raw = read_config(config_path, "tmt-image-judge")
         for key in ("channels", "shapes", "colours", "sizes", "positions", "relations"):
             raw[key] = tuple(raw[key])
         model = ImageJudgeNet(ImageJudgeConfig(**raw))

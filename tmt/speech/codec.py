@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from tmt.errors import TmtError
-from tmt.files import check_format, format_header, read_json
+from tmt.files import format_header, read_config
 from tmt.modality import Modality
 from tmt.speech.hifigan import CodeHiFiGANVocoder
 from tmt.speech.normalizer import UnitNormalizer
@@ -141,7 +141,7 @@ class SpeechCodec:
         cfg_path = path / "config.json"
         if not cfg_path.exists():
             raise TmtError(f"not a speech codec directory (no config.json): {path}")
-        cfg = check_format(cfg_path, read_json(cfg_path), CONFIG_FORMAT, required=True)
+        cfg = read_config(cfg_path, CONFIG_FORMAT, required=True)
         vocoder_cls = _VOCODERS.get(cfg.get("vocoder", ""))
         if vocoder_cls is None:
             raise TmtError(f"unknown vocoder {cfg.get('vocoder')!r} in {cfg_path}")

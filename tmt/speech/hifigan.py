@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch.nn.utils.parametrizations import weight_norm
 
 from tmt.errors import TmtError
-from tmt.files import check_format, format_header, load_safetensors
+from tmt.files import format_header, load_safetensors, read_config
 from tmt.speech.unit_mel import check_units
 
 CONFIG_FORMAT = "tmt-code-hifigan"
@@ -203,8 +203,7 @@ class CodeHiFiGANVocoder:
         path = Path(directory)
         if not (path / "config.json").exists():
             raise TmtError(f"not a vocoder directory (no config.json): {path}")
-        raw = json.loads((path / "config.json").read_text())
-        raw = check_format(path / "config.json", raw, CONFIG_FORMAT, required=True)
+        raw = read_config(path / "config.json", CONFIG_FORMAT, required=True)
         for key in ("upsample_rates", "upsample_kernel_sizes", "resblock_kernel_sizes"):
             raw[key] = tuple(raw[key])
         raw["resblock_dilation_sizes"] = tuple(tuple(d) for d in raw["resblock_dilation_sizes"])

@@ -15,8 +15,7 @@ import numpy as np
 import torch
 
 from tmt.errors import TmtError
-from tmt.files import check_format, format_header, load_safetensors
-from tmt.files import read_json as _read_json
+from tmt.files import format_header, load_safetensors, read_config
 from tmt.paths import CODECS
 from tmt.speech.audio import SAMPLE_RATE, load_audio, prepare_wave
 from tmt.speech.features import HOP, WINDOW, FeatureExtractor, HubertFeatures, features_from_config
@@ -164,7 +163,7 @@ class SpeechTokenizer:
         cfg_path = path / "config.json"
         if not cfg_path.exists() or not (path / "model.safetensors").exists():
             raise TmtError(f"not a speech tokenizer directory (config.json + model.safetensors): {path}")
-        cfg = check_format(cfg_path, _read_json(cfg_path), CONFIG_FORMAT, required=True)
+        cfg = read_config(cfg_path, CONFIG_FORMAT, required=True)
         tensors = load_safetensors(path / "model.safetensors")
         state = {k[len("features.") :]: v for k, v in tensors.items() if k.startswith("features.")}
         features = features_from_config(cfg["features"], state)
