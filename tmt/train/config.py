@@ -92,6 +92,15 @@ class TrainConfig:
     encoder meets many segmentations of an utterance, not only the one inference gives it.
     Speech targets and validation get the learned segmentation."""
 
+    speech_unit_noise: float = 0.0
+    """Where a training example's speech is the source, its units are corrupted before the
+    translator reads them (before ``speech_bpe`` cuts them): each example draws a rate uniformly
+    in ``[0, speech_unit_noise]`` and each unit is then substituted, dropped or followed by an
+    inserted random unit with a third of that chance each (:func:`tmt.train.unit_noise.
+    corrupt_units`; seeded by seed, step and index). The translator then meets units as wrong as
+    a speech tokenizer's on voices it never heard. Speech targets and validation are untouched.
+    """
+
     batch_size: int = 32
     """Examples per step and process (each example yields up to six directions)."""
 
@@ -184,6 +193,8 @@ class TrainConfig:
             raise TmtError(f"{source}: speech_bpe_dropout must be in [0, 1)")
         if config.speech_bpe_dropout and not config.speech_bpe:
             raise TmtError(f"{source}: speech_bpe_dropout needs speech_bpe")
+        if not 0.0 <= config.speech_unit_noise <= 1.0:
+            raise TmtError(f"{source}: speech_unit_noise must be in [0, 1]")
         if config.sources_per_pass < 0:
             raise TmtError(f"{source}: sources_per_pass must be 0 (off) or positive")
         for name in ("batch_size", "max_steps"):

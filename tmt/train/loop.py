@@ -36,6 +36,7 @@ from tmt.train.distributed import Dist, local_device
 from tmt.train.run_state import StopRequest, rng_state, seed_everything, set_rng_state
 from tmt.train.sampling import batch_indices, mixed_batch_indices
 from tmt.train.start import build_translator, lr_lambda, make_optimizer
+from tmt.train.unit_noise import corrupt_units
 from tmt.translator.model import Example, SharedSourceBatch, available_directions
 
 log = logging.getLogger(__name__)
@@ -117,6 +118,10 @@ class Trainer:
         sizes = vocab_sizes or config.vocab
         if not sizes:
             raise TmtError("vocabulary sizes unknown: set 'vocab' in the config or use a store")
+        self.unit_vocab = int(sizes.get(Modality.SPEECH.value, 0))
+        """Speech units' vocabulary size (before ``speech_bpe``): what unit noise draws from."""
+        if config.speech_unit_noise and not self.unit_vocab:
+            raise TmtError("speech_unit_noise needs a speech vocabulary")
         self.speech_bpe = _speech_bpe(config, sizes)
         """``config.speech_bpe`` over the data's speech units (the translator's speech ids are
         its pieces), or None."""
@@ -286,30 +291,38 @@ class Trainer:
                     p = w / w.sum()
                 chosen = rng.choice(len(directions), k, replace=False, p=p)
                 directions = [directions[j] for j in sorted(chosen)]
-            if self.speech_bpe is None or Modality.SPEECH not in example:
-                out.extend((example, d) for d in directions)
-                continue
-            example, speech_source = self.speech_pieces(data, i, example, step)
+            speech_source = example
+            reshaped = self.speech_bpe is not None or self.config.speech_unit_noise
+            if reshaped and Modality.SPEECH in example:
+                example, speech_source = self.speech_pieces(data, i, example, step)
             out.extend((speech_source if d[0] is Modality.SPEECH else example, d) for d in directions)
         return out
 
     def speech_pieces(
         self, data: Sequence[Any], i: int, example: Example, step: int | None
     ) -> tuple[Example, Example]:
-        """An example with its speech units cut into ``speech_bpe`` pieces: as learned, and as
-        its pairs with a speech source read it (for a training ``step`` with
-        ``speech_bpe_dropout``, cut afresh with merges skipped; seeded by seed, step, index)."""
-        assert self.speech_bpe is not None
+        """An example with its speech as a target reads it, and as its pairs with a speech
+        source read it. For a training ``step``, the source's units are corrupted with
+        ``speech_unit_noise`` (seeded by seed, step, index). With ``speech_bpe`` both are cut
+        into pieces: the target as learned, the source afresh with merges skipped when
+        ``speech_bpe_dropout`` is set (seeded likewise)."""
         units = example[Modality.SPEECH]
+        source_units = units
+        noise = self.config.speech_unit_noise
+        if step is not None and noise:
+            rng = np.random.default_rng([self.config.seed, step, i, 2])
+            source_units = corrupt_units(units, float(rng.uniform(0.0, noise)), self.unit_vocab, rng)
+        if self.speech_bpe is None:
+            return example, {**example, Modality.SPEECH: source_units}
         key = (id(data), i)
         if key not in self._pieces:
             self._pieces[key] = self.speech_bpe.encode(units)
         plain = {**example, Modality.SPEECH: self._pieces[key]}
         dropout = self.config.speech_bpe_dropout
-        if step is None or not dropout:
+        if step is None or (not dropout and source_units is units):
             return plain, plain
         rng = np.random.default_rng([self.config.seed, step, i, 1])
-        return plain, {**example, Modality.SPEECH: self.speech_bpe.encode(units, dropout, rng)}
+        return plain, {**example, Modality.SPEECH: self.speech_bpe.encode(source_units, dropout, rng)}
 
     def allowed_directions(self, item: Any) -> list[Direction]:
         """The configured directions an example may train: its source's ``source_directions``
