@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-slow lint system-deps clean
+.PHONY: demo test test-slow lint system-deps browser-deps clean
 
 # Debian packages: libsndfile1 (fairseq2n links it), flite (corpus voices); optional
 # default-jre-headless (pycocoevalcap's METEOR and PTB tokenizer are Java; ~44 MB, runs offline;
@@ -19,16 +19,25 @@ system-deps:
 		else echo "note: no java; METEOR will be reported as unavailable (sudo apt-get install default-jre-headless)"; fi; \
 	fi
 
+# Debian's headless Chromium and its driver, for the browser test of `tmt serve` (about 300 MB;
+# `make test` only: the test is skipped, saying why, where they are missing)
+browser-deps:
+	@if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then \
+		if [ "$$(id -u)" = 0 ]; then { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; } \
+			|| echo "note: could not install chromium; the browser test will be skipped"; \
+		else echo "note: no chromium; the browser test will be skipped (sudo apt-get install chromium chromium-driver)"; fi; \
+	fi
+
 $(STAMP): setup.cfg pyproject.toml constraints.txt | system-deps
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev,eval]' -c constraints.txt
+	$(PY) -m pip install -q -e '.[dev,eval,serve]' -c constraints.txt
 	touch $@
 
 demo: $(STAMP)
 	$(VENV)/bin/tmt demo --out demo_out
 
-test: $(STAMP)
+test: $(STAMP) browser-deps
 	$(VENV)/bin/ruff check tmt tests benchmarks
 	$(VENV)/bin/mypy tmt
 	$(PY) -m pytest -q

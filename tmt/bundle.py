@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -125,6 +126,19 @@ class Bundle:
         self._codecs: dict[Modality, Codec] = {}
         self.default_options = DecodingOptions()
         """Decoding defaults of this model (bundle.json ``decoding``), e.g. its length caps."""
+        self.path: Path | None = None
+        """The bundle directory it was loaded from (None when built in memory)."""
+
+    def card(self) -> str:
+        """The model card's first paragraph (``README.md`` of the bundle), as plain text; ""
+        without one."""
+        readme = self.path / "README.md" if self.path is not None else None
+        if readme is None or not readme.is_file():
+            return ""
+        paragraphs = readme.read_text(encoding="utf-8").split("\n\n")
+        text = next((p for p in paragraphs if p.strip() and not p.lstrip().startswith("#")), "")
+        text = re.sub(r"^\*\*[^*]{1,40}\.\*\*\s*", "", text.strip())  # a "**What it is.**" label
+        return " ".join(text.replace("**", "").replace("`", "").split())
 
     @classmethod
     def load(cls, name_or_path: str | Path = DEFAULT_MODEL, *, device: str = "cpu") -> Bundle:
@@ -133,6 +147,7 @@ class Bundle:
         translator = Translator.load(path / "translator", device=device).eval()
         dirs = {Modality.parse(m): (path / d).resolve() for m, d in meta.get("codecs", {}).items()}
         bundle = cls(translator, dirs, name=str(meta.get("name", path.name)), device=device)
+        bundle.path = path
         try:
             bundle.default_options = DecodingOptions(**meta.get("decoding", {}))
         except TypeError as error:

@@ -15,7 +15,7 @@ import sys
 import typing
 from collections.abc import Callable, Sequence
 
-from tmt.cli import codec, data, eval, train, translate
+from tmt.cli import codec, data, eval, serve, train, translate
 from tmt.cli.help import EXAMPLES, HelpFormatter
 from tmt.errors import TmtError
 from tmt.version import __version__
@@ -44,7 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="no progress bars or info messages, only results and errors "
                         "(progress bars also honour TQDM_DISABLE=1)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for group in (translate, data, train, eval, codec):  # the order of `tmt --help`
+    for group in (translate, serve, data, train, eval, codec):  # the order of `tmt --help`
         group.add_commands(sub)
     for path, command in commands(parser):
         command.epilog = f"example: {EXAMPLES[path]}" if path in EXAMPLES else command.epilog

@@ -56,6 +56,7 @@ EXAMPLES: dict[str, str] = {
     "decode": "tmt decode image 5 17 ... -o out.png   (the ids tmt encode printed)",
     "demo": "tmt demo --out demo_out",
     "models": "tmt models --json",
+    "serve": "tmt serve --port 7860   (then open http://127.0.0.1:7860/)",
     "tokenize": "tmt tokenize shapes --root work/shapes-20k --out work/store-shapes --shard 0/2",
     "backtranslate": "tmt backtranslate imagenet --root data/imagenet --out work/stores/imagenet",
     "data shapes": "tmt data shapes --out work/shapes-20k --size 20000 --seed 0",

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 import torch
+from test_train import concepts, config
 
-from tests.unit.train.test_train import concepts, config
 from tmt.errors import TmtError
 from tmt.modality import Modality
 from tmt.train.config import TrainConfig

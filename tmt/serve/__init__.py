@@ -1,0 +1,1 @@
+"""``tmt serve``: a local web page and HTTP API over one loaded bundle (the ``serve`` extra)."""
