@@ -196,6 +196,11 @@ CASES = {
     "judge corpus missing": lambda k: ["codec", "train", "judge", "--corpus", "/no/such", "--out", "j"],
     "km.bin without trust": lambda k: ["codec", "convert-km", _k(k, "km.bin"), "--out", "km.safetensors"],
     "km output extension": lambda k: ["codec", "convert-km", _k(k, "km.bin"), "--out", "km.bin2", "--trust-pickle"],
+    # serve: refused before anything listens
+    "serve port 70000": lambda k: ["serve", "--port", "70000"],
+    "serve max-batch 0": lambda k: ["serve", "--max-batch", "0"],
+    "serve address not here": lambda k: ["serve", "--host", "203.0.113.7", "--port", "0"],
+    "serve missing model": lambda k: ["serve", "--model", "/no/such/bundle", "--port", "0"],
 }
 
 
