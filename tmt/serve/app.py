@@ -165,8 +165,12 @@ def create_app(bundle: Any, *, max_upload: int = MAX_UPLOAD, max_batch: int = 8,
     async def translate(request: Request) -> Response:
         started = time.perf_counter()
         try:
-            request._body = await read_body(request, max_upload)  # form() reads it from here
-            async with request.form(max_files=1, max_fields=len(OPTION_FIELDS) + 4,
+            body = await read_body(request, max_upload)
+
+            async def replay() -> dict[str, Any]:  # the body, read once under the limit
+                return {"type": "http.request", "body": body, "more_body": False}
+
+            async with Request(request.scope, replay).form(max_files=1, max_fields=len(OPTION_FIELDS) + 4,
                                     max_part_size=64 * 1024) as form:
                 source, target = (field_modality(form, name) for name in ("source", "target"))
                 if source is target:
