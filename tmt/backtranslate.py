@@ -17,6 +17,7 @@ the same per-chunk seeds): the finished store does not depend on interruptions.
 from __future__ import annotations
 
 import logging
+import signal
 import zlib
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -34,6 +35,7 @@ from tmt.data.store import TokenStoreWriter
 from tmt.errors import TmtError
 from tmt.modality import MODALITIES, Modality
 from tmt.progress import bar_off
+from tmt.train.run_state import StopRequest
 from tmt.translator.generate import DecodingOptions, generate
 
 log = logging.getLogger(__name__)
@@ -125,7 +127,9 @@ def backtranslate_examples(
     Examples already in ``writer`` are skipped. A medium that fails to encode, or a generation
     that comes out empty, leaves the example out (logged and counted; a rerun retries it).
     ``writer`` must not flush by itself (give it a shard size above ``shard_size``): shards are
-    committed here, at chunk boundaries, every ``shard_size`` examples or more.
+    committed here, at chunk boundaries, every ``shard_size`` examples or more. SIGTERM or
+    Ctrl-C stops the run after the current chunk: every finished example is written, then
+    KeyboardInterrupt says how many (a rerun adds exactly the rest).
     """
     options = options or bundle.default_options
     writer.set_vocab_sizes({m: bundle.translator.vocab.size_of(m) for m in MODALITIES})
@@ -133,24 +137,33 @@ def backtranslate_examples(
     bar = tqdm(desc="backtranslate", unit="ex", disable=bar_off(not progress), dynamic_ncols=True)
     pending = 0
     stream = iter(examples)
-    while chunk := list(islice(stream, batch_size)):
-        chunk_options = options
-        if options.seed is not None:  # a per-chunk seed: sampling does not depend on resumes
-            chunk_options = replace(options, seed=zlib.crc32(f"{options.seed}:{chunk[0].id}".encode()))
-        summary.examples += len(chunk)
-        todo = [e for e in chunk if e.id not in writer]
-        summary.skipped += len(chunk) - len(todo)
-        for example in _translate_chunk(todo, bundle, chunk_options, sources, summary):
-            writer.add(example)
-            summary.written += 1
-            pending += 1
-        bar.update(len(chunk))
-        bar.set_postfix(written=summary.written, failed=summary.failed, refresh=False)
-        if pending >= shard_size:
-            writer.flush()
-            pending = 0
+    # SIGTERM and Ctrl-C stop between chunks (a chunk is never left half in the store, which
+    # would make a rerun translate the rest of it in another batch); the finished ones are kept
+    stop = StopRequest((signal.SIGTERM, signal.SIGINT))
+    try:
+        while not stop.requested and (chunk := list(islice(stream, batch_size))):
+            chunk_options = options
+            if options.seed is not None:  # a per-chunk seed: sampling does not depend on resumes
+                chunk_options = replace(options, seed=zlib.crc32(f"{options.seed}:{chunk[0].id}".encode()))
+            summary.examples += len(chunk)
+            todo = [e for e in chunk if e.id not in writer]
+            summary.skipped += len(chunk) - len(todo)
+            for example in _translate_chunk(todo, bundle, chunk_options, sources, summary):
+                writer.add(example)
+                summary.written += 1
+                pending += 1
+            bar.update(len(chunk))
+            bar.set_postfix(written=summary.written, failed=summary.failed, refresh=False)
+            if pending >= shard_size:
+                writer.flush()
+                pending = 0
+    finally:
+        stop.restore()
     writer.flush()
     bar.close()
+    if stop.requested:
+        raise KeyboardInterrupt(f"stopped by signal: {summary.written} new examples kept in the "
+                                "store; rerun to resume")
     log.info("backtranslate: %s", summary)
     return summary
 

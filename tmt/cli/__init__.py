@@ -117,8 +117,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _terminate_as_interrupt() -> typing.Any:
     """SIGTERM (``kill``, a scheduler's preemption) unwinds like Ctrl-C: open token-store
     shards and checkpoints are closed by their ``with`` blocks before the process exits, so
-    nothing finished is lost (``tmt train`` installs its own handler, which stops at a step
-    boundary). Returns the previous handler (None off the main thread)."""
+    nothing finished is lost (``tmt train``, the codec trainers and ``tmt backtranslate``
+    install their own handlers, which stop at a step or chunk boundary and then raise
+    KeyboardInterrupt). Returns the previous handler (None off the main thread)."""
     import threading
 
     if threading.current_thread() is not threading.main_thread():

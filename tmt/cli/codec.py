@@ -195,13 +195,18 @@ def _speech_parsers(sub: argparse._SubParsersAction) -> None:
                        help="pretrain a small HuBERT (masked prediction of MFCC units)",
                        description="HuBERT iteration 1 on CPU: masked spans of the conv features, "
                        "predicting the MFCC k-means unit of each masked frame. Saved with "
-                       "save_pretrained (loads as any HuggingFace HuBERT).")
+                       "save_pretrained (loads as any HuggingFace HuBERT). A rerun resumes from --work.")
     p.add_argument("--corpus", type=Path, required=True, help="tmt-shapes corpus directory")
     p.add_argument("--targets", type=Path, required=True,
                    help="fitted MFCC speech tokenizer (the iteration-1 labels)")
     p.add_argument("--out", type=Path, required=True, help="HuBERT directory to write")
-    p.add_argument("--minutes", type=float, default=30.0, help="wall-time budget")
+    p.add_argument("--minutes", type=float, default=30.0,
+                   help="wall-time budget (a resumed run counts the earlier runs' time)")
     p.add_argument("--max-steps", type=int, default=None, help="stop after this many steps")
+    p.add_argument("--work", type=Path, default=Path("work/hubert-train"),
+                   help="checkpoint directory: a rerun of the same command resumes from it")
+    p.add_argument("--checkpoint-every", type=int, default=500,
+                   help="steps between checkpoints (also at the end and on SIGTERM or Ctrl-C)")
     p.add_argument("--layers", type=int, default=4, help="transformer layers")
     p.add_argument("--batch-size", type=int, default=8, help="utterances per step")
     p.add_argument("--crop-seconds", type=float, default=2.0, help="audio crop per utterance")
@@ -215,7 +220,8 @@ def _speech_parsers(sub: argparse._SubParsersAction) -> None:
                        help="the units->mel vocoder on the corpus's output voice",
                        description="Train the units->mel vocoder (L1 on log-mel + MSE on log "
                        "durations). --out receives the best vocoder on the valid split during "
-                       "training; --codec-out, at the end, the complete speech codec.")
+                       "training; --codec-out, at the end, the complete speech codec. A rerun resumes "
+                       "from --work.")
     p.add_argument("--corpus", type=Path, required=True, help="tmt-shapes corpus directory")
     p.add_argument("--tokenizer", type=Path, required=True, help="speech tokenizer directory")
     p.add_argument("--out", type=Path, required=True, help="vocoder directory to write")
@@ -223,6 +229,10 @@ def _speech_parsers(sub: argparse._SubParsersAction) -> None:
                    help="optimizer steps (the recipe's setting: reproducible with --seed)")
     p.add_argument("--minutes", type=float, default=None,
                    help="wall-time budget, alone or as a cap on --steps (not reproducible)")
+    p.add_argument("--work", type=Path, default=Path("work/vocoder-train"),
+                   help="checkpoint directory: a rerun of the same command resumes from it")
+    p.add_argument("--checkpoint-every", type=int, default=100,
+                   help="steps between checkpoints (also at the end and on SIGTERM or Ctrl-C)")
     p.add_argument("--seed", type=int, default=0, help="random seed")
     p.add_argument("--max-utterances", type=int, default=4000, help="training utterances")
     p.add_argument("--dim", type=int, default=192, help="model width")
@@ -239,7 +249,8 @@ def _speech_parsers(sub: argparse._SubParsersAction) -> None:
                        help="a unit HiFi-GAN vocoder (CodeHiFiGAN) on the corpus's output voice",
                        description="Train CodeHiFiGAN (HiFi-GAN losses, multi-period and multi-"
                        "scale discriminators, duration predictor) on segments of the output "
-                       "voice's utterances; the generator is saved to --out at the end.")
+                       "voice's utterances; the generator is saved to --out at the end. A rerun "
+                       "resumes from --work.")
     p.add_argument("--corpus", type=Path, required=True, help="tmt-shapes corpus directory")
     p.add_argument("--tokenizer", type=Path, required=True, help="speech tokenizer directory")
     p.add_argument("--out", type=Path, required=True, help="vocoder directory to write")
@@ -251,6 +262,10 @@ def _speech_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--preset", choices=("tiny", "paper"), default="tiny",
                    help="generator size (paper: the speech-resynthesis CodeHiFiGAN)")
     p.add_argument("--seed", type=int, default=0, help="random seed")
+    p.add_argument("--work", type=Path, default=Path("work/hifigan-train"),
+                   help="checkpoint directory: a rerun of the same command resumes from it")
+    p.add_argument("--checkpoint-every", type=int, default=100,
+                   help="steps between checkpoints (also at the end and on SIGTERM or Ctrl-C)")
     p.add_argument("--codec-out", type=Path, default=None,
                    help="write tokenizer + this vocoder as one speech codec here")
     p.add_argument("--device", default="cpu", help="torch device (cpu, cuda, cuda:1, ...)")
@@ -265,7 +280,7 @@ def _measure_parsers(sub: argparse._SubParsersAction) -> None:
                        help="the image judge (tmt-shapes attributes) on ground-truth train images",
                        description="Train the image judge on a tmt-shapes corpus's ground-truth "
                        "TRAIN images only; the valid split picks the best epoch, the test and "
-                       "compositional splits are never seen.")
+                       "compositional splits are never seen. A rerun resumes from --work.")
     p.add_argument("--corpus", type=Path, required=True, help="tmt-shapes corpus directory")
     p.add_argument("--out", type=Path, required=True, help="where to write the judge")
     p.add_argument("--epochs", type=int, default=10, help="passes over the train split")
@@ -277,6 +292,9 @@ def _measure_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--init", type=Path, default=None, help="start from this trained judge")
     p.add_argument("--extra-heldout", type=int, default=0,
                    help="also train on this many freshly rendered scenes with the held-out pairs")
+    p.add_argument("--work", type=Path, default=Path("work/judge-train"),
+                   help="checkpoint directory (every epoch, and on SIGTERM or Ctrl-C after the "
+                   "current batch): a rerun of the same command resumes from it")
     p.add_argument("--device", default="cpu", help="torch device (cpu, cuda, cuda:1, ...)")
     p.set_defaults(handler=_cmd_judge)
 

@@ -35,7 +35,8 @@ def test_speech_units_writes_a_tokenizer(units):
 
 def test_hubert_pretrains_a_few_steps(corpus, units, tmp_path):
     assert main(["codec", "train", "hubert", "--corpus", str(corpus), "--targets", str(units),
-                 "--out", str(tmp_path / "hubert"), "--max-steps", "2", "--layers", "1",
+                 "--out", str(tmp_path / "hubert"), "--work", str(tmp_path / "w"),
+                 "--max-steps", "2", "--layers", "1",
                  "--batch-size", "2", "--max-utterances", "6", "--crop-seconds", "0.5"]) == 0
     assert (tmp_path / "hubert" / "config.json").is_file()
 
@@ -45,7 +46,8 @@ def test_vocoder_and_unit_bpe_make_a_speech_codec(corpus, units, tmp_path, capsy
 
     codec = tmp_path / "codec"
     assert main(["codec", "train", "vocoder", "--corpus", str(corpus), "--tokenizer", str(units),
-                 "--out", str(tmp_path / "vocoder"), "--steps", "2", "--max-utterances", "6",
+                 "--out", str(tmp_path / "vocoder"), "--work", str(tmp_path / "w"),
+                 "--steps", "2", "--max-utterances", "6",
                  "--batch-size", "2", "--codec-out", str(codec)]) == 0
     assert SpeechCodec.load(codec).vocab_size == 8
     assert main(["codec", "train", "unit-bpe", "--corpus", str(corpus), "--codec", str(codec),
@@ -60,7 +62,8 @@ def test_normalizer_extends_a_speech_codec(corpus, units, tmp_path):
     from tmt.speech.codec import SpeechCodec
 
     assert main(["codec", "train", "vocoder", "--corpus", str(corpus), "--tokenizer", str(units),
-                 "--out", str(tmp_path / "voc"), "--steps", "2", "--dim", "32",
+                 "--out", str(tmp_path / "voc"), "--work", str(tmp_path / "vw"),
+                 "--steps", "2", "--dim", "32",
                  "--codec-out", str(tmp_path / "codec")]) == 0
     assert main(["codec", "train", "normalizer", "--corpus", str(corpus), "--teacher", str(units),
                  "--out", str(tmp_path / "n"), "--work", str(tmp_path / "w"), "--steps", "2",
@@ -74,11 +77,24 @@ def test_normalizer_extends_a_speech_codec(corpus, units, tmp_path):
     assert units_read.dtype == torch.long and bool((units_read < 8).all())
 
 
+def test_a_rerun_resumes_its_checkpoint_and_refuses_another_runs(corpus, units, tmp_path, capsys):
+    args = ["codec", "train", "vocoder", "--corpus", str(corpus), "--tokenizer", str(units),
+            "--out", str(tmp_path / "voc"), "--work", str(tmp_path / "w"), "--max-utterances", "4",
+            "--batch-size", "2", "--dim", "32"]
+    assert main([*args, "--steps", "1"]) == 0
+    assert main([*args, "--steps", "2"]) == 0  # more steps: the same run, resumed
+    assert "resumed from" in capsys.readouterr().out
+    assert main([*args, "--steps", "2", "--dim", "48"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "checkpoint of another run (--dim 32 (now 48))" in err
+
+
 def test_hifigan_trains_a_few_steps(corpus, units, tmp_path):
     from tmt.speech.hifigan import CodeHiFiGANVocoder
 
     assert main(["codec", "train", "hifigan", "--corpus", str(corpus), "--tokenizer", str(units),
-                 "--out", str(tmp_path / "gan"), "--steps", "2", "--batch-size", "2",
+                 "--out", str(tmp_path / "gan"), "--work", str(tmp_path / "w"),
+                 "--steps", "2", "--batch-size", "2",
                  "--segment-units", "8", "--max-utterances", "4"]) == 0
     vocoder = CodeHiFiGANVocoder.load(tmp_path / "gan")
     assert len(vocoder.decode(torch.tensor([1, 2, 3]))) > 0
@@ -88,7 +104,7 @@ def test_judge_trains_an_epoch(corpus, tmp_path):
     from tmt.eval.image_judge import ImageJudge
 
     assert main(["codec", "train", "judge", "--corpus", str(corpus), "--out", str(tmp_path / "j"),
-                 "--epochs", "1", "--batch-size", "8"]) == 0
+                 "--work", str(tmp_path / "w"), "--epochs", "1", "--batch-size", "8"]) == 0
     ImageJudge.load(tmp_path / "j")
 
 

@@ -172,3 +172,26 @@ def test_vocoder_training_stops_at_its_step_count_and_repeats(tmp_path, capsys):
     assert all(torch.equal(first[k], second[k]) for k in first)
     with pytest.raises(ValueError, match="steps or minutes"):
         train(examples[:4], examples[4:], cfg)
+
+
+def test_vocoder_training_out_of_time_checkpoints_and_a_rerun_continues(tmp_path, capsys):
+    from tmt.speech.mel import MelFrontEnd
+    from tmt.speech.unit_mel import UnitMelConfig
+    from tmt.train.codecs.vocoder import train
+
+    cfg = UnitMelConfig.tiny()
+    front = MelFrontEnd(cfg.mel)
+    g = torch.Generator().manual_seed(0)
+    examples = []
+    for seed in range(6):
+        mel = front.log_mel(utterance(seed, seconds=0.6)).T
+        durs = torch.randint(1, 3, (10,), generator=g)
+        examples.append((torch.randint(0, cfg.vocab_size, (10,), generator=g), durs, mel[: int(durs.sum())]))
+    checkpoint = tmp_path / "checkpoint.pt"
+    # a budget of 0.3 s: the steps done by then are checkpointed (not only every 100th)
+    train(examples[:4], examples[4:], cfg, minutes=0.005, batch_size=2, checkpoint=checkpoint)
+    done = torch.load(checkpoint, weights_only=True)["step"]
+    assert done >= 1
+    train(examples[:4], examples[4:], cfg, steps=done + 3, batch_size=2, checkpoint=checkpoint)
+    assert f"resumed from {checkpoint} at step {done}" in capsys.readouterr().out
+    assert torch.load(checkpoint, weights_only=True)["step"] == done + 3

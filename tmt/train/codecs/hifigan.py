@@ -3,6 +3,8 @@ the trainer behind ``tmt codec train hifigan``.
 
 Losses (HiFi-GAN / speech-resynthesis): least-squares adversarial loss, feature matching
 (×2), mel-spectrogram L1 (×45), plus MSE on log(1 + duration) for the duration predictor.
+A checkpoint in ``work`` (every ``checkpoint_every`` steps, at the end, and after the current
+step on SIGTERM or Ctrl-C) is what a rerun of the same command resumes from.
 """
 
 from __future__ import annotations
@@ -16,10 +18,18 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.nn.utils.parametrizations import spectral_norm, weight_norm
 
+from tmt.files import save_torch
 from tmt.speech.audio import load_audio
 from tmt.speech.hifigan import LRELU_SLOPE, CodeHiFiGAN, CodeHiFiGANConfig, CodeHiFiGANVocoder
 from tmt.speech.tokenizer import SpeechTokenizer
 from tmt.train.codecs.speech_data import read_manifest
+from tmt.train.run_state import (
+    StepStop,
+    load_checkpoint,
+    random_state,
+    run_options,
+    set_random_state,
+)
 
 FeatureMaps = list[torch.Tensor]
 
@@ -197,10 +207,18 @@ class HifiganOptions:
     preset: str = "tiny"
     """``tiny`` (CPU-sized generator and discriminators) or ``paper`` (speech-resynthesis)."""
     seed: int = 0
+    work: Path = Path("work/hifigan-train")
+    """The checkpoint (``checkpoint.pt``) a rerun of the same command resumes from."""
+    checkpoint_every: int = 100
+    """Steps between checkpoints (one is also written at the end and on SIGTERM or Ctrl-C)."""
     codec_out: Path | None = None
     """Also write tokenizer + this vocoder as one speech codec here."""
     device: str = "cpu"
     """Torch device the generator and discriminators train on (cpu, cuda, cuda:1, ...)."""
+
+
+RESUMABLE = ("steps", "work", "checkpoint_every", "codec_out", "device")
+"""Options a rerun may change and still resume the checkpoint (it refuses other changes)."""
 
 
 def _segments(
@@ -259,11 +277,36 @@ def train_hifigan(options: HifiganOptions) -> CodeHiFiGANVocoder:
     opt_g = torch.optim.AdamW(gen.parameters(), options.lr, betas=(0.8, 0.99))
     opt_d = torch.optim.AdamW(disc.parameters(), options.lr, betas=(0.8, 0.99))
     mel_loss = MelLoss(config.sampling_rate).to(device)
-    for step in range(1, options.steps + 1):
-        batch = _batch(data, options.batch_size, options.segment_units, config.hop, rng).to(device)
-        logs = train_step(gen, disc, opt_g, opt_d, mel_loss, batch)
-        if step % 50 == 0 or step == options.steps:
-            print(f"step {step} " + " ".join(f"{k}={v:.3f}" for k, v in logs.items()), flush=True)
+    checkpoint, run, step = Path(options.work) / "checkpoint.pt", run_options(options, RESUMABLE), 0
+    state = load_checkpoint(checkpoint, run, device)
+    if state is not None:
+        gen.load_state_dict(state["generator"])
+        disc.load_state_dict(state["discriminator"])
+        opt_g.load_state_dict(state["opt_g"])
+        opt_d.load_state_dict(state["opt_d"])
+        step = state["step"]
+        set_random_state(rng, state["rng"])
+        torch.set_rng_state(state["torch_rng"])
+        print(f"resumed from {checkpoint} at step {step}", flush=True)
+
+    def save() -> None:
+        save_torch({"generator": gen.state_dict(), "discriminator": disc.state_dict(),
+                    "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(), "step": step,
+                    "rng": random_state(rng), "torch_rng": torch.get_rng_state(), "run": run},
+                   checkpoint)
+
+    with StepStop() as stop:  # SIGTERM / Ctrl-C: checkpoint after the current step
+        while step < options.steps and not stop():
+            batch = _batch(data, options.batch_size, options.segment_units, config.hop, rng).to(device)
+            logs = train_step(gen, disc, opt_g, opt_d, mel_loss, batch)
+            step += 1
+            if step % 50 == 0 or step == options.steps:
+                print(f"step {step} " + " ".join(f"{k}={v:.3f}" for k, v in logs.items()), flush=True)
+            if step % options.checkpoint_every == 0 or step == options.steps:
+                save()
+        if stop.stopped:
+            save()
+            stop.interrupt(step, checkpoint)
     vocoder = CodeHiFiGANVocoder(gen.eval().cpu())
     vocoder.save(options.out)
     if options.codec_out:

@@ -2,9 +2,11 @@
 on a corpus (``tmt codec train image``; stage 1 is :mod:`tmt.train.codecs.image_semantic`).
 
 A checkpoint (model, optimiser, step, RNG) is written every ``checkpoint_every`` steps to
-``work``; running the same command again resumes from it. The final codec is saved to ``out`` as
-fp16 ``model.safetensors`` + ``config.json``. Under torchrun each process steps on its share of
-``batch_size`` and the gradients are averaged (:class:`tmt.train.distributed.Dist`).
+``work``, and after the current step on SIGTERM or Ctrl-C; running the same command again
+resumes from it. The final codec is saved to ``out`` as fp16 ``model.safetensors`` +
+``config.json``. Under torchrun each process steps on its share of ``batch_size`` and the
+gradients are averaged (:class:`tmt.train.distributed.Dist`); a signal to any of them stops
+them all after the same step.
 """
 
 from __future__ import annotations
@@ -37,9 +39,11 @@ from tmt.train.codecs.image_steps import (
     evaluate,
     provenance,
     resolve_precision,
+    save_checkpoint,
     validate_and_checkpoint,
 )
-from tmt.train.distributed import Dist
+from tmt.train.distributed import Dist, local_device
+from tmt.train.run_state import StepStop
 from tmt.train.sampling import batch_indices
 
 
@@ -133,24 +137,33 @@ def train_image_codec(options: ImageCodecOptions) -> ImageCodec:
     )
     start = time.time() - elapsed
     share = opts.batch_size // dist.world_size
-    while trainer.step < opts.steps:
-        index = batch_indices(n, share, trainer.step, opts.seed, rank=dist.rank,
-                              world_size=dist.world_size)
-        batch_words = None if words is None else words[index].to(options.device)
-        stats = trainer.train_step(
-            to_unit_range(train_images[index]).to(options.device), batch_words,
-            None if features is None else features[index].to(options.device),
-        )
-        bar.update(1)
-        bar.set_postfix(
-            loss=f"{stats['loss']:.4f}", psnr=f"{stats['psnr']:.2f}",
-            perc=f"{stats['perceptual']:.3f}", align=f"{stats['align']:.3f}", refresh=False,
-        )
-        if dist.is_main:  # the others wait for it in the next step's gradient average
-            validate_and_checkpoint(
-                trainer.step, opts, codec, valid_images, bar.write, trainer.state_dict, checkpoint,
-                time.time() - start,
+    # SIGTERM / Ctrl-C: every rank stops after the same step, the main rank checkpoints it
+    with StepStop(dist, local_device(options.device, dist)) as stop:
+        while trainer.step < opts.steps and not stop():
+            index = batch_indices(n, share, trainer.step, opts.seed, rank=dist.rank,
+                                  world_size=dist.world_size)
+            batch_words = None if words is None else words[index].to(options.device)
+            stats = trainer.train_step(
+                to_unit_range(train_images[index]).to(options.device), batch_words,
+                None if features is None else features[index].to(options.device),
             )
+            bar.update(1)
+            bar.set_postfix(
+                loss=f"{stats['loss']:.4f}", psnr=f"{stats['psnr']:.2f}",
+                perc=f"{stats['perceptual']:.3f}", align=f"{stats['align']:.3f}", refresh=False,
+            )
+            if dist.is_main:  # the others wait for it in the next step's gradient average
+                validate_and_checkpoint(
+                    trainer.step, opts, codec, valid_images, bar.write, trainer.state_dict,
+                    checkpoint, time.time() - start,
+                )
+        if stop.stopped:
+            bar.close()
+            if dist.is_main:
+                save_checkpoint(trainer.state_dict, checkpoint, time.time() - start)
+            dist.barrier()  # no rank exits (torchrun would stop the rest) before it is written
+            dist.close()
+            stop.interrupt(trainer.step, checkpoint)
     bar.close()
     seconds = time.time() - start
     if not dist.is_main:

@@ -9,7 +9,8 @@ images are computed once and cached in ``--work``, so a step never runs the enco
     tmt codec train image-refit --codec tmt/assets/codecs/image --corpus work/shapes-20k \\
         --out work/codec-wide --override '{"decoder_channels": [64, 128]}' --steps 3000
 
-Rerunning the same command resumes from ``work``/checkpoint.pt.
+Rerunning the same command resumes from ``work``/checkpoint.pt (written every
+``checkpoint_every`` steps, and after the current step on SIGTERM or Ctrl-C).
 """
 
 from __future__ import annotations
@@ -38,8 +39,10 @@ from tmt.train.codecs.image_steps import (
     lr_at,
     reconstruction_loss,
     resolve_precision,
+    save_checkpoint,
     validate_and_checkpoint,
 )
+from tmt.train.run_state import StepStop
 from tmt.train.sampling import batch_indices
 
 DECODER_FIELDS = frozenset(
@@ -216,18 +219,22 @@ def refit_decoder(options: RefitOptions) -> ImageCodec:
     n = len(train_images)
     bar = tqdm(total=opts.steps, initial=trainer.step, desc="image decoder", unit="step", mininterval=10)
     start = time.time() - elapsed
-    while trainer.step < opts.steps:
-        index = batch_indices(n, opts.batch_size, trainer.step, opts.seed)
-        stats = trainer.train_step(
-            ids[index].to(options.device), to_unit_range(train_images[index]).to(options.device),
-            None if reference is None else reference[index].to(options.device),
-        )
-        bar.update(1)
-        bar.set_postfix(loss=f"{stats['loss']:.4f}", perc=f"{stats['perceptual']:.3f}", refresh=False)
-        validate_and_checkpoint(
-            trainer.step, opts, codec, valid_images, bar.write,
-            lambda: {**trainer.state_dict(), "config": config}, checkpoint, time.time() - start,
-        )
+    state = lambda: {**trainer.state_dict(), "config": config}  # noqa: E731
+    with StepStop() as stop:  # SIGTERM / Ctrl-C: checkpoint after the current step
+        while trainer.step < opts.steps and not stop():
+            index = batch_indices(n, opts.batch_size, trainer.step, opts.seed)
+            stats = trainer.train_step(
+                ids[index].to(options.device), to_unit_range(train_images[index]).to(options.device),
+                None if reference is None else reference[index].to(options.device),
+            )
+            bar.update(1)
+            bar.set_postfix(loss=f"{stats['loss']:.4f}", perc=f"{stats['perceptual']:.3f}", refresh=False)
+            validate_and_checkpoint(trainer.step, opts, codec, valid_images, bar.write, state,
+                                    checkpoint, time.time() - start)
+        if stop.stopped:
+            bar.close()
+            save_checkpoint(state, checkpoint, time.time() - start)
+            stop.interrupt(trainer.step, checkpoint)
     bar.close()
     seconds = time.time() - start
     figures = evaluate(codec, valid_images)

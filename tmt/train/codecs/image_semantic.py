@@ -32,6 +32,7 @@ from tmt.precision import bf16_autocast
 from tmt.train.codecs.image_alignment import caption_targets
 from tmt.train.codecs.image_data import cached_images, image_records
 from tmt.train.codecs.image_steps import resolve_precision
+from tmt.train.run_state import StepStop
 from tmt.train.sampling import batch_indices
 from tmt.train.schedule import warmup_cosine
 
@@ -59,7 +60,8 @@ class SemanticOptions:
     lr: float = 3e-3
     warmup: int = 100
     eval_every: int = 100
-    """Validation figures and a checkpoint every this many steps."""
+    """Validation figures and a checkpoint every this many steps (and a checkpoint after the
+    current step on SIGTERM or Ctrl-C: a rerun resumes from it)."""
     seed: int = 0
     limit: int | None = None
     """Use only the first N training images."""
@@ -138,7 +140,14 @@ def train_image_semantic(options: SemanticOptions) -> ImageCodec:
         head.load_state_dict(state["head"])
         optimizer.load_state_dict(state["optimizer"])
         step = state["step"]
+        if "torch_rng" in state:  # (older checkpoints have none)
+            torch.set_rng_state(state["torch_rng"])
         print(f"resumed from {checkpoint} at step {step}")
+
+    def save() -> None:
+        save_torch({"codec": codec.state_dict(), "head": head.state_dict(),
+                    "optimizer": optimizer.state_dict(), "step": step,
+                    "torch_rng": torch.get_rng_state()}, checkpoint)
 
     from tqdm import tqdm
 
@@ -146,28 +155,31 @@ def train_image_semantic(options: SemanticOptions) -> ImageCodec:
         total=options.steps, initial=step, desc="image encoder (captions)", unit="step", mininterval=10
     )
     start = time.time()
-    while step < options.steps:
-        encoder.train()
-        head.train()
-        batch = batch_indices(len(images), options.batch_size, step, options.seed)
-        for group in optimizer.param_groups:
-            group["lr"] = options.lr * warmup_cosine(step, warmup=options.warmup, total=options.steps,
-                                                  floor=0.05)
-        with bf16_autocast(bf16, device):
-            logits = head(encoder.feature_map(to_unit_range(images[batch].to(device)))).float()
-        loss = F.binary_cross_entropy_with_logits(logits, targets[batch].to(device))
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        step += 1
-        bar.update(1)
-        bar.set_postfix(loss=f"{loss.item():.4f}", refresh=False)
-        if step % options.eval_every == 0 or step == options.steps:
-            figures = word_scores(encoder, head, valid, valid_targets)
-            bar.write(f"step {step}: valid " + " ".join(f"{k}={v:.3f}" for k, v in figures.items()))
-            state = {"codec": codec.state_dict(), "head": head.state_dict(),
-                     "optimizer": optimizer.state_dict(), "step": step}
-            save_torch(state, checkpoint)
+    with StepStop() as stop:  # SIGTERM / Ctrl-C: checkpoint after the current step
+        while step < options.steps and not stop():
+            encoder.train()
+            head.train()
+            batch = batch_indices(len(images), options.batch_size, step, options.seed)
+            for group in optimizer.param_groups:
+                group["lr"] = options.lr * warmup_cosine(step, warmup=options.warmup,
+                                                      total=options.steps, floor=0.05)
+            with bf16_autocast(bf16, device):
+                logits = head(encoder.feature_map(to_unit_range(images[batch].to(device)))).float()
+            loss = F.binary_cross_entropy_with_logits(logits, targets[batch].to(device))
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            step += 1
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss.item():.4f}", refresh=False)
+            if step % options.eval_every == 0 or step == options.steps:
+                figures = word_scores(encoder, head, valid, valid_targets)
+                bar.write(f"step {step}: valid " + " ".join(f"{k}={v:.3f}" for k, v in figures.items()))
+                save()
+        if stop.stopped:
+            bar.close()
+            save()
+            stop.interrupt(step, checkpoint)
     bar.close()
     figures = word_scores(encoder, head, valid, valid_targets)
     codec.config.extra = {

@@ -282,7 +282,12 @@ def validate_and_checkpoint(
         figures = evaluate(codec, valid_images)
         write(f"step {step}: valid " + " ".join(f"{k}={v:.3f}" for k, v in figures.items()))
     if step % opts.checkpoint_every == 0 or last:
-        save_torch({**state(), "elapsed": seconds}, checkpoint)
+        save_checkpoint(state, checkpoint, seconds)
+
+
+def save_checkpoint(state: Callable[[], dict[str, Any]], checkpoint: Path, seconds: float) -> None:
+    """``state()`` plus the elapsed ``seconds``, written atomically to ``checkpoint``."""
+    save_torch({**state(), "elapsed": seconds}, checkpoint)
 
 
 def resolve_precision(

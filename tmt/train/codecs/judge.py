@@ -11,6 +11,7 @@ import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -22,6 +23,8 @@ from tmt.data.shapes_world import Record, canonical_record
 from tmt.errors import TmtError
 from tmt.eval.image_judge import ImageJudge, ImageJudgeConfig, ImageJudgeNet, layout_index
 from tmt.eval.judge_report import judge_accuracy as evaluate
+from tmt.files import save_torch
+from tmt.train.run_state import StepStop, load_checkpoint, run_options
 
 IGNORE = -100
 """Target of a head that does not apply (second object of a one-object scene, …)."""
@@ -92,12 +95,17 @@ def train_image_judge(
     init: str | Path | None = None,
     extra_heldout: int = 0,
     log: bool = True,
+    checkpoint: str | Path | None = None,
+    run: dict[str, Any] | None = None,
 ) -> ImageJudge:
     """Train on the corpus's train split, keep the best epoch on valid, save to ``out``.
 
     ``init`` starts from a trained judge. ``extra_heldout`` > 0 adds that many freshly
     rendered scenes holding the held-out (compositional) colour–shape pairs — never the
     corpus's compositional split itself — for a judge that also reads unseen pairs.
+    ``checkpoint``: the training state is saved there after every epoch and, on SIGTERM or
+    Ctrl-C, after the current batch (then KeyboardInterrupt); the same call resumes from it
+    (``run``: what makes it this run's, see :func:`tmt.train.run_state.load_checkpoint`).
     """
     torch.manual_seed(seed)
     meta = read_meta(corpus)
@@ -128,13 +136,37 @@ def train_image_judge(
         opt, max_lr=lr, total_steps=epochs * steps_per_epoch, pct_start=0.15
     )
     gen = torch.Generator().manual_seed(seed)
-    best = -1.0
-    for epoch in range(epochs):
-        model.train()
-        start, total = time.time(), 0.0
-        order = torch.randperm(n_train, generator=gen)
-        for i in range(0, n_train, batch_size):
-            idx = order[i : i + batch_size]
+    best, epoch, position, total = -1.0, 0, 0, 0.0
+    order = torch.arange(n_train)
+    state = None if checkpoint is None else load_checkpoint(Path(checkpoint), run or {}, device)
+    if state is not None:
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        sched.load_state_dict(state["scheduler"])
+        best, epoch, position, total = state["best"], state["epoch"], state["position"], state["total"]
+        order = state["order"]
+        gen.set_state(state["generator"])
+        torch.set_rng_state(state["torch_rng"])
+        if log:
+            print(f"resumed from {checkpoint} at epoch {epoch + 1}, batch {position}", flush=True)
+
+    def save() -> None:
+        if checkpoint is not None:
+            save_torch({"model": model.state_dict(), "optimizer": opt.state_dict(),
+                        "scheduler": sched.state_dict(), "best": best, "epoch": epoch,
+                        "position": position, "total": total, "order": order,
+                        "generator": gen.get_state(), "torch_rng": torch.get_rng_state(),
+                        "run": run or {}}, checkpoint)
+
+    start = time.time()
+    # a step is a batch; SIGTERM / Ctrl-C checkpoint after the current one (mid-epoch too)
+    with StepStop() as stop:
+        while epoch < epochs and not stop():
+            if position == 0:  # a new epoch
+                start, total = time.time(), 0.0
+                order = torch.randperm(n_train, generator=gen)
+            model.train()
+            idx = order[position * batch_size : (position + 1) * batch_size]
             x = _augment(x_train[idx].float() / 255.0, gen).to(device)
             y = y_train[idx].to(device)
             # teacher forcing: objects are pooled over the true layout's regions
@@ -150,28 +182,36 @@ def train_image_judge(
             opt.step()
             sched.step()
             total += float(loss.detach()) * len(idx)  # type: ignore[union-attr]
-        judge = ImageJudge(model, device)
-        acc = evaluate(judge, valid) if valid else {"exact": 0.0}
-        if log:
-            print(
-                f"epoch {epoch + 1}/{epochs} loss {total / n_train:.4f} valid "
-                + " ".join(f"{k} {v:.4f}" for k, v in acc.items())
-                + f" ({time.time() - start:.0f} s)",
-                flush=True,
-            )
-        if acc["exact"] >= best:
-            best = acc["exact"]
-            # save every improvement: an interrupted run still leaves its best judge
-            config.extra = {
-                "corpus": str(corpus),
-                "train_examples": len(train),
-                "extra_heldout_rendered": extra_heldout,
-                "init": str(init) if init else None,
-                "epoch": epoch + 1,
-                "epochs": epochs,
-                "valid": acc,
-            }
-            judge.save(out)
+            position += 1
+            if position < steps_per_epoch:
+                continue
+            judge = ImageJudge(model, device)
+            acc = evaluate(judge, valid) if valid else {"exact": 0.0}
+            if log:
+                print(
+                    f"epoch {epoch + 1}/{epochs} loss {total / n_train:.4f} valid "
+                    + " ".join(f"{k} {v:.4f}" for k, v in acc.items())
+                    + f" ({time.time() - start:.0f} s)",
+                    flush=True,
+                )
+            if acc["exact"] >= best:
+                best = acc["exact"]
+                # save every improvement: an interrupted run still leaves its best judge
+                config.extra = {
+                    "corpus": str(corpus),
+                    "train_examples": len(train),
+                    "extra_heldout_rendered": extra_heldout,
+                    "init": str(init) if init else None,
+                    "epoch": epoch + 1,
+                    "epochs": epochs,
+                    "valid": acc,
+                }
+                judge.save(out)
+            epoch, position = epoch + 1, 0
+            save()
+        if stop.stopped:
+            save()
+            stop.interrupt(epoch * steps_per_epoch + position, checkpoint)
     return ImageJudge.load(out, device)  # what ships: fp16 weights read back as fp32
 
 
@@ -195,8 +235,15 @@ class JudgeOptions:
     """Start from this trained judge."""
     extra_heldout: int = 0
     """Also train on this many freshly rendered scenes with the held-out pairs."""
+    work: Path = Path("work/judge-train")
+    """The checkpoint (``checkpoint.pt``: every epoch, and on SIGTERM or Ctrl-C after the
+    current batch) a rerun of the same command resumes from."""
     device: str = "cpu"
     """Torch device the judge trains on (cpu, cuda, cuda:1, ...)."""
+
+
+RESUMABLE = ("threads", "work", "device")
+"""Options a rerun may change and still resume the checkpoint (it refuses other changes)."""
 
 
 def train_judge(options: JudgeOptions) -> ImageJudge:
@@ -206,6 +253,7 @@ def train_judge(options: JudgeOptions) -> ImageJudge:
         options.corpus, options.out, epochs=options.epochs, batch_size=options.batch_size,
         lr=options.lr, seed=options.seed, max_train=options.max_train, init=options.init,
         extra_heldout=options.extra_heldout, device=options.device,
+        checkpoint=Path(options.work) / "checkpoint.pt", run=run_options(options, RESUMABLE),
     )
     for split in ("test", "compositional"):
         examples = read_corpus(options.corpus, split)

@@ -9,13 +9,13 @@ vocal-tract-length warp of its spectrum and SpecAugment masks. Only the corpus's
 voices are read (espeak-ng and flite kal16/kal); the unseen evaluation voices never are.
 
 A checkpoint (``WORK/last.pt``: weights, optimizer, step, random states) is written every
-``checkpoint_every`` steps and on SIGTERM/SIGINT between steps; a rerun resumes from it.
+``checkpoint_every`` steps and on SIGTERM/SIGINT between steps (then KeyboardInterrupt: ``tmt``
+exits with code 130); a rerun resumes from it.
 """
 
 from __future__ import annotations
 
 import json
-import signal
 import time
 from dataclasses import asdict, dataclass
 from functools import partial
@@ -33,7 +33,7 @@ from tmt.speech.audio import load_audio
 from tmt.speech.normalizer import NormalizerConfig, UnitNormalizer, num_parameters
 from tmt.speech.tokenizer import SpeechTokenizer
 from tmt.train.codecs.speech_data import SpeechItem, read_manifest
-from tmt.train.run_state import StopRequest
+from tmt.train.run_state import StepStop
 from tmt.train.schedule import warmup_cosine
 
 
@@ -174,10 +174,9 @@ def train_normalizer(o: NormalizerOptions) -> dict[str, Any]:
     log = (work / "log.jsonl").open("a")
     print(f"normalizer: {num_parameters(model) / 1e6:.2f}M parameters, {len(others)} + {len(own)} "
           f"utterances, {o.steps} steps of {o.batch_size}", flush=True)
-    stop = StopRequest((signal.SIGTERM, signal.SIGINT))
     started, losses = time.perf_counter(), []
-    try:
-        while step < o.steps and not stop.requested:
+    with StepStop() as stop, log:  # SIGTERM / Ctrl-C: checkpoint after the current step
+        while step < o.steps and not stop():
             model.train()
             batch = [own[int(rng.integers(len(own)))] if rng.random() < o.output_voice_share
                      else others[int(rng.integers(len(others)))] for _ in range(o.batch_size)]
@@ -215,13 +214,9 @@ def train_normalizer(o: NormalizerOptions) -> dict[str, Any]:
                 print(json.dumps(report), flush=True)
                 log.write(json.dumps(report) + "\n")
                 log.flush()
-        if stop.requested:
+        if stop.stopped:
             save()
-            print(f"stopped at step {step}; rerun to resume from {ckpt}", flush=True)
-            return {"step": step, "stopped": True}
-    finally:
-        stop.restore()
-        log.close()
+            stop.interrupt(step, ckpt)
     model.eval()
     model.save(out)
     if o.codec is not None and o.codec_out is not None:

@@ -4,7 +4,9 @@
         --out work/speech/vocoder --codec-out tmt/assets/codecs/speech --steps 1500
 
 ``out`` receives the best vocoder (on the valid split) during training; ``codec_out``
-receives, at the end, the complete :class:`SpeechCodec` (tokenizer + that vocoder).
+receives, at the end, the complete :class:`SpeechCodec` (tokenizer + that vocoder). A
+checkpoint in ``work`` (every ``checkpoint_every`` steps, at the end, and after the current
+step on SIGTERM or Ctrl-C) is what a rerun of the same command resumes from.
 
 Targets: units + durations from the tokenizer, log-mel (hop 320: one frame per unit frame)
 from the same audio. Loss: L1 on log-mel + MSE on log(1 + duration).
@@ -16,16 +18,25 @@ import random
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from tqdm import tqdm
 
 from tmt.errors import TmtError
+from tmt.files import save_torch
 from tmt.speech.audio import load_audio
 from tmt.speech.mel import MelFrontEnd
 from tmt.speech.tokenizer import SpeechTokenizer
 from tmt.speech.unit_mel import UnitMelConfig, UnitMelModel, UnitMelVocoder
 from tmt.train.codecs.speech_data import read_manifest
+from tmt.train.run_state import (
+    StepStop,
+    load_checkpoint,
+    random_state,
+    run_options,
+    set_random_state,
+)
 
 Example = tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # units (U,), durations (U,), mel (F, M)
 
@@ -79,24 +90,55 @@ def train(
     seed: int = 0,
     init: UnitMelModel | None = None,
     device: str | torch.device = "cpu",
+    checkpoint: Path | None = None,
+    checkpoint_every: int = 100,
+    run: dict[str, Any] | None = None,
 ) -> UnitMelModel:
     """Train for ``steps`` optimizer steps (reproducible), or until ``minutes`` of wall time
-    pass if that comes first; the best model on ``valid_set`` is saved to ``out``."""
+    pass if that comes first; the best model on ``valid_set`` is saved to ``out``.
+
+    With ``checkpoint``, the training state is saved there every ``checkpoint_every`` steps, at
+    the end, and after the current step on SIGTERM or Ctrl-C (then KeyboardInterrupt); a call
+    with the same arguments resumes from it (``minutes`` counts the time of every call)."""
     if steps is None and minutes is None:
         raise ValueError("give steps or minutes (or both)")
     torch.manual_seed(seed)
     rng = random.Random(seed)
     model = (init if init is not None else UnitMelModel(config)).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
-    deadline = time.time() + minutes * 60 if minutes is not None else float("inf")
+    # the epochs' orders: each one shuffles the previous one in place
+    order, position = list(range(len(train_set))), len(train_set)
+    step, best, elapsed = 0, float("inf"), 0.0
+    state = None if checkpoint is None else load_checkpoint(checkpoint, run or {}, device)
+    if state is not None and checkpoint is not None:
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        step, best, elapsed = state["step"], state["best"], state["elapsed"]
+        order, position = state["order"], state["position"]
+        set_random_state(rng, state["rng"])
+        torch.set_rng_state(state["torch_rng"])
+        print(f"resumed from {checkpoint} at step {step}", flush=True)
+    started = time.time() - elapsed
+    deadline = started + minutes * 60 if minutes is not None else float("inf")
     last = steps if steps is not None else -1
-    step, best = 0, float("inf")
-    bar = tqdm(total=steps, desc="vocoder", unit="step", mininterval=5)
-    while time.time() < deadline and step != last:
-        rng.shuffle(train_set)
-        for start in range(0, len(train_set), batch_size):
+
+    def save() -> None:
+        if checkpoint is not None:
+            save_torch({"model": model.state_dict(), "optimizer": opt.state_dict(), "step": step,
+                        "best": best, "elapsed": time.time() - started, "order": order,
+                        "position": position, "rng": random_state(rng),
+                        "torch_rng": torch.get_rng_state(), "run": run or {}}, checkpoint)
+
+    bar = tqdm(total=steps, initial=step, desc="vocoder", unit="step", mininterval=5)
+    with StepStop() as stop:
+        while step != last and time.time() < deadline and not stop():
+            if position >= len(order):
+                rng.shuffle(order)
+                position = 0
+            batch = [train_set[i] for i in order[position : position + batch_size]]
+            position += batch_size
             model.train()
-            mel_l1, dur_mse = loss_fn(model, collate(train_set[start : start + batch_size], config.vocab_size))
+            mel_l1, dur_mse = loss_fn(model, collate(batch, config.vocab_size))
             opt.zero_grad()
             (mel_l1 + dur_mse).backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -114,11 +156,18 @@ def train(
                 if out is not None and vm + vd < best:
                     best = vm + vd
                     UnitMelVocoder(model).save(out)
-                    model.train()
-            if done:
-                break
+            if step % checkpoint_every == 0 or done:
+                save()
+        if stop.stopped:
+            bar.close()
+            save()
+            stop.interrupt(step, checkpoint)
     bar.close()
     return model
+
+
+RESUMABLE = ("steps", "minutes", "work", "checkpoint_every", "cache", "codec_out", "device")
+"""Options a rerun may change and still resume the checkpoint (it refuses other changes)."""
 
 
 @dataclass(kw_only=True)
@@ -134,7 +183,12 @@ class VocoderOptions:
     steps: int | None = None
     """Optimizer steps (the recipe's setting: reproducible with ``seed``)."""
     minutes: float | None = None
-    """Wall-time budget, alone or as a cap on ``steps`` (not reproducible)."""
+    """Wall-time budget, alone or as a cap on ``steps`` (not reproducible; resumed runs count
+    the time of the earlier ones)."""
+    work: Path = Path("work/vocoder-train")
+    """The checkpoint (``checkpoint.pt``) a rerun of the same command resumes from."""
+    checkpoint_every: int = 100
+    """Steps between checkpoints (one is also written at the end and on SIGTERM or Ctrl-C)."""
     seed: int = 0
     max_utterances: int = 4000
     dim: int = 192
@@ -167,12 +221,13 @@ def train_vocoder(options: VocoderOptions) -> None:
         train_set, valid_set = prepare(tok, tr, front), prepare(tok, va, front)
         print(f"prepared {len(train_set)} train / {len(valid_set)} valid in {time.time() - t0:.0f}s", flush=True)
         if cache is not None:
-            torch.save((train_set, valid_set), cache)
+            save_torch((train_set, valid_set), cache)
     cfg = UnitMelConfig(vocab_size=tok.vocab_size, dim=options.dim)
     init = UnitMelVocoder.load(options.init).model if options.init else None
     train(train_set, valid_set, init.cfg if init else cfg, steps=options.steps,
           minutes=options.minutes, batch_size=options.batch_size, out=Path(options.out), init=init,
-          seed=options.seed, device=options.device)
+          seed=options.seed, device=options.device, checkpoint=Path(options.work) / "checkpoint.pt",
+          checkpoint_every=options.checkpoint_every, run=run_options(options, RESUMABLE))
     if options.codec_out:
         from tmt.speech.codec import SpeechCodec
 
