@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import io
 import logging
+import math
 import time
 from importlib import resources
 from typing import Any
@@ -165,13 +166,14 @@ def create_app(bundle: Any, *, max_upload: int = MAX_UPLOAD, max_batch: int = 8,
     async def translate(request: Request) -> Response:
         started = time.perf_counter()
         try:
-            body = await read_body(request, max_upload)
+            payload = await read_body(request, max_upload)
 
             async def replay() -> dict[str, Any]:  # the body, read once under the limit
-                return {"type": "http.request", "body": body, "more_body": False}
+                return {"type": "http.request", "body": payload, "more_body": False}
 
-            async with Request(request.scope, replay).form(max_files=1, max_fields=len(OPTION_FIELDS) + 4,
-                                    max_part_size=64 * 1024) as form:
+            parse = Request(request.scope, replay).form(
+                max_files=1, max_fields=len(OPTION_FIELDS) + 4, max_part_size=64 * 1024)
+            async with parse as form:
                 source, target = (field_modality(form, name) for name in ("source", "target"))
                 if source is target:
                     raise RequestError(400, f"source and target are both {source.value}")
@@ -190,15 +192,16 @@ def create_app(bundle: Any, *, max_upload: int = MAX_UPLOAD, max_batch: int = 8,
             log.exception("tmt serve: request failed")
             return error_response(500, f"internal error: {type(error).__name__}: {error}")
         seconds = time.perf_counter() - started
-        headers = {"X-Tmt-Seconds": f"{seconds:.3f}", "X-Tmt-Score": f"{result.score:.4f}",
+        score = result.score if math.isfinite(result.score) else None  # JSON has no NaN
+        headers = {"X-Tmt-Seconds": f"{seconds:.3f}", "X-Tmt-Score": f"{score}",
                    "Cache-Control": "no-store"}
         if target is Modality.TEXT:
-            return JSONResponse({"text": result.output, "score": result.score,
+            return JSONResponse({"text": result.output, "score": score,
                                  "seconds": round(seconds, 3)}, headers=headers)
         body, media_type = encode_output(target, result.output)
         return Response(body, media_type=media_type, headers=headers)
 
-    async def not_found(request: Request, error: HTTPException) -> Response:
+    async def http_error(request: Request, error: HTTPException) -> Response:
         return error_response(error.status_code, str(error.detail))
 
     @contextlib.asynccontextmanager
@@ -209,7 +212,7 @@ def create_app(bundle: Any, *, max_upload: int = MAX_UPLOAD, max_batch: int = 8,
     app = Starlette(
         routes=[Route("/", index), Route("/health", health), Route("/info", about),
                 Route("/translate", translate, methods=["POST"])],
-        exception_handlers={HTTPException: not_found},  # type: ignore[dict-item]
+        exception_handlers={HTTPException: http_error},  # type: ignore[dict-item]
         lifespan=lifespan,
     )
     app.state.batcher = batcher

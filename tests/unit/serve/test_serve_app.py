@@ -128,6 +128,13 @@ def test_malformed_body_wrong_method_and_unknown_path(client):
     assert client.get("/nope").status_code == 404 and "error" in client.get("/nope").json()
 
 
+@pytest.mark.parametrize("strategy", ["greedy", "sample"])
+def test_every_strategy_answers(client, strategy):
+    response = post(client, "image", "text", file=IMAGE, strategy=strategy, seed=0)
+    assert response.status_code == 200, response.text
+    assert response.json()["text"]
+
+
 def test_a_silent_recording_is_refused_not_drawn(client):
     response = post(client, "speech", "image", file=_silence_wav(1.0), kind="audio/wav")
     assert response.status_code == 400 and "silent" in response.json()["error"]
