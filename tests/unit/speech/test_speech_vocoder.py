@@ -150,10 +150,10 @@ def test_unit_mel_vocoder_learns_and_roundtrips(tmp_path):
     assert np.allclose(UnitMelVocoder.load(tmp_path / "mel").decode(units), vocoder.decode(units), atol=1e-4)
 
 
-def test_vocoder_training_stops_at_its_step_count_and_repeats(tmp_path, capsys):
+def _vocoder_examples():
+    """Six (units, durations, log-mel) examples of the tiny unit→mel vocoder, and its config."""
     from tmt.speech.mel import MelFrontEnd
     from tmt.speech.unit_mel import UnitMelConfig
-    from tmt.train.codecs.vocoder import train
 
     cfg = UnitMelConfig.tiny()
     front = MelFrontEnd(cfg.mel)
@@ -163,6 +163,13 @@ def test_vocoder_training_stops_at_its_step_count_and_repeats(tmp_path, capsys):
         mel = front.log_mel(utterance(seed, seconds=0.6)).T
         durs = torch.randint(1, 3, (10,), generator=g)
         examples.append((torch.randint(0, cfg.vocab_size, (10,), generator=g), durs, mel[: int(durs.sum())]))
+    return examples, cfg
+
+
+def test_vocoder_training_stops_at_its_step_count_and_repeats(tmp_path, capsys):
+    from tmt.train.codecs.vocoder import train
+
+    examples, cfg = _vocoder_examples()
     runs = [train(list(examples[:4]), examples[4:], cfg, steps=5, batch_size=2, log_every=2,
                   out=tmp_path / f"run{k}") for k in range(2)]
     logged = [line for line in capsys.readouterr().out.splitlines() if line.startswith("step ")]
@@ -175,18 +182,9 @@ def test_vocoder_training_stops_at_its_step_count_and_repeats(tmp_path, capsys):
 
 
 def test_vocoder_training_out_of_time_checkpoints_and_a_rerun_continues(tmp_path, capsys):
-    from tmt.speech.mel import MelFrontEnd
-    from tmt.speech.unit_mel import UnitMelConfig
     from tmt.train.codecs.vocoder import train
 
-    cfg = UnitMelConfig.tiny()
-    front = MelFrontEnd(cfg.mel)
-    g = torch.Generator().manual_seed(0)
-    examples = []
-    for seed in range(6):
-        mel = front.log_mel(utterance(seed, seconds=0.6)).T
-        durs = torch.randint(1, 3, (10,), generator=g)
-        examples.append((torch.randint(0, cfg.vocab_size, (10,), generator=g), durs, mel[: int(durs.sum())]))
+    examples, cfg = _vocoder_examples()
     checkpoint = tmp_path / "checkpoint.pt"
     # a budget of 0.3 s: the steps done by then are checkpointed (not only every 100th)
     train(examples[:4], examples[4:], cfg, minutes=0.005, batch_size=2, checkpoint=checkpoint)
