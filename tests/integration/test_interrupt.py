@@ -21,7 +21,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from tmt.data.fixtures import write_image, write_tiny_codecs
+from tmt.data.fixtures import write_image, write_tiny_bundle, write_tiny_codecs
 from tmt.data.shapes import generate_corpus
 from tmt.data.store import TokenStore
 
@@ -68,6 +68,19 @@ def assert_same_tensors(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) 
         assert torch.equal(a[key], b[key]), key
 
 
+def assert_rerun_matches_straight(tmp_path: Path, checkpoint: str, model: str, last: int, *,
+                                  counter: str = "step") -> None:
+    """The interrupted-then-resumed run (``tmp_path/resumed``) ended where the uninterrupted one
+    (``tmp_path/straight``) did: the same final ``counter`` in their ``checkpoint`` files, the
+    same ``model`` tensors in them, the same saved weights."""
+    final = [torch.load(tmp_path / f"{run}-work" / checkpoint, weights_only=True)
+             for run in ("resumed", "straight")]
+    assert final[0][counter] == final[1][counter] == last
+    assert_same_tensors(final[0][model], final[1][model])
+    assert_same_tensors(load_file(tmp_path / "resumed" / "model.safetensors"),
+                        load_file(tmp_path / "straight" / "model.safetensors"))
+
+
 def test_sigterm_during_tokenize_keeps_every_finished_example(tmp_path):
     corpus = generate_corpus(tmp_path / "shapes", 60, seed=3, workers=1, progress=False)
     codecs = write_tiny_codecs(tmp_path / "codecs")
@@ -95,22 +108,7 @@ def test_sigterm_during_tokenize_keeps_every_finished_example(tmp_path):
 
 def write_bundle_dir(root: Path) -> Path:
     """A tiny random bundle (the fixture codecs and a one-layer translator)."""
-    from tmt.bundle import write_bundle
-    from tmt.modality import Modality
-    from tmt.text import TextTokenizer
-    from tmt.translator.config import TranslatorConfig
-    from tmt.translator.model import Translator
-    from tmt.vocab import Vocabulary
-
-    codecs = write_tiny_codecs(root / "codecs")
-    torch.manual_seed(0)
-    text = TextTokenizer.load(codecs / "text")
-    vocab = Vocabulary(speech_size=20, image_size=24, text_size=text.vocab_size)
-    config = TranslatorConfig(model_dim=32, num_encoder_layers=1, num_decoder_layers=1,
-                              num_attn_heads=2, ffn_inner_dim=64, max_seq_len=600)
-    write_bundle(root / "model", Translator(config, vocab),
-                 {m: codecs / m.value for m in Modality}, name="test")
-    return root / "model"
+    return write_tiny_bundle(root / "model", write_tiny_codecs(root / "codecs"))
 
 
 def test_sigterm_during_backtranslate_keeps_every_finished_chunk(tmp_path):
@@ -192,12 +190,7 @@ def test_sigterm_stops_the_other_image_stages_at_a_step_and_a_rerun_is_bit_exact
     assert 1 <= step < 12
     assert f"resumed from {checkpoint} at step {step}" in run(argv("resumed")).stdout
     run(argv("straight"))
-    final = [torch.load(tmp_path / f"{out}-work" / name, weights_only=True)
-             for out in ("resumed", "straight")]
-    assert final[0]["step"] == final[1]["step"] == 12
-    assert_same_tensors(final[0][model], final[1][model])
-    assert_same_tensors(load_file(tmp_path / "resumed" / "model.safetensors"),
-                        load_file(tmp_path / "straight" / "model.safetensors"))
+    assert_rerun_matches_straight(tmp_path, name, model, 12)
 
 
 def test_sigterm_to_one_torchrun_rank_stops_every_rank_at_the_same_step(tmp_path):
@@ -256,12 +249,7 @@ def test_sigterm_stops_the_vocoder_trainer_at_a_step_and_a_rerun_is_bit_exact(tm
     assert 1 <= step < 40
     assert f"resumed from {checkpoint} at step {step}" in run(argv("resumed")).stdout
     run(argv("straight"))
-    final = [torch.load(tmp_path / f"{name}-work" / "checkpoint.pt", weights_only=True)
-             for name in ("resumed", "straight")]
-    assert final[0]["step"] == final[1]["step"] == 40
-    assert_same_tensors(final[0]["model"], final[1]["model"])
-    assert_same_tensors(load_file(tmp_path / "resumed" / "model.safetensors"),
-                        load_file(tmp_path / "straight" / "model.safetensors"))
+    assert_rerun_matches_straight(tmp_path, "checkpoint.pt", "model", 40)
 
 
 def test_ctrl_c_stops_the_judge_trainer_at_a_batch_and_a_rerun_is_bit_exact(tmp_path, speech):
@@ -276,12 +264,7 @@ def test_ctrl_c_stops_the_judge_trainer_at_a_batch_and_a_rerun_is_bit_exact(tmp_
     assert step >= 1
     assert f"resumed from {checkpoint}" in run(argv("resumed")).stdout
     run(argv("straight"))
-    final = [torch.load(tmp_path / f"{name}-work" / "checkpoint.pt", weights_only=True)
-             for name in ("resumed", "straight")]
-    assert final[0]["epoch"] == final[1]["epoch"] == 4
-    assert_same_tensors(final[0]["model"], final[1]["model"])
-    assert_same_tensors(load_file(tmp_path / "resumed" / "model.safetensors"),
-                        load_file(tmp_path / "straight" / "model.safetensors"))
+    assert_rerun_matches_straight(tmp_path, "checkpoint.pt", "model", 4, counter="epoch")
 
 
 @pytest.mark.parametrize("trainer", ["hifigan", "hubert", "normalizer"])
@@ -307,9 +290,4 @@ def test_sigterm_stops_a_speech_trainer_at_a_step_and_a_rerun_is_bit_exact(tmp_p
     assert 1 <= step < 10
     assert f"resumed from {checkpoint} at step {step}" in run(argv("resumed")).stdout
     run(argv("straight"))
-    final = [torch.load(tmp_path / f"{out}-work" / name, weights_only=True)
-             for out in ("resumed", "straight")]
-    assert final[0]["step"] == final[1]["step"] == 10
-    assert_same_tensors(final[0][model], final[1][model])
-    assert_same_tensors(load_file(tmp_path / "resumed" / "model.safetensors"),
-                        load_file(tmp_path / "straight" / "model.safetensors"))
+    assert_rerun_matches_straight(tmp_path, name, model, 10)

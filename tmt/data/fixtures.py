@@ -198,6 +198,29 @@ def write_tiny_codecs(out: str | Path, *, seed: int = 0) -> Path:
     return out
 
 
+def write_tiny_bundle(out: str | Path, codecs: str | Path, *, name: str = "test",
+                      seed: int = 0) -> Path:
+    """A random one-layer translator (d=32) over the :func:`write_tiny_codecs` in ``codecs``,
+    packed as a bundle in ``out``: loads and translates like a real one, nothing more."""
+    import torch
+
+    from tmt.bundle import write_bundle
+    from tmt.modality import Modality
+    from tmt.text import TextTokenizer
+    from tmt.translator.config import TranslatorConfig
+    from tmt.translator.model import Translator
+    from tmt.vocab import Vocabulary
+
+    codecs = Path(codecs)
+    torch.manual_seed(seed)
+    text = TextTokenizer.load(codecs / "text")
+    vocab = Vocabulary(speech_size=20, image_size=24, text_size=text.vocab_size)
+    config = TranslatorConfig(model_dim=32, num_encoder_layers=1, num_decoder_layers=1,
+                              num_attn_heads=2, ffn_inner_dim=64, max_seq_len=600)
+    write_bundle(out, Translator(config, vocab), {m: codecs / m.value for m in Modality}, name=name)
+    return Path(out)
+
+
 @dataclass(frozen=True)
 class FixturePaths:
     coco: Path

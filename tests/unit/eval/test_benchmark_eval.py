@@ -21,22 +21,11 @@ SIX = {"speech-text", "speech-image", "image-text", "image-speech", "text-image"
 
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
-    from tmt.bundle import write_bundle
-    from tmt.data.fixtures import write_coco, write_tiny_codecs
-    from tmt.text import TextTokenizer
-    from tmt.translator.config import TranslatorConfig
-    from tmt.translator.model import Translator
-    from tmt.vocab import Vocabulary
+    from tmt.data.fixtures import write_coco, write_tiny_bundle, write_tiny_codecs
 
     root = tmp_path_factory.mktemp("bench")
     write_coco(root / "coco")
-    codecs = write_tiny_codecs(root / "codecs")
-    text = TextTokenizer.load(codecs / "text")
-    vocab = Vocabulary(speech_size=20, image_size=24, text_size=text.vocab_size)
-    config = TranslatorConfig(model_dim=32, num_encoder_layers=1, num_decoder_layers=1,
-                              num_attn_heads=2, ffn_inner_dim=64, max_seq_len=600)
-    write_bundle(root / "model", Translator(config, vocab),
-                 {m: codecs / m.value for m in Modality}, name="bench-test")
+    write_tiny_bundle(root / "model", write_tiny_codecs(root / "codecs"), name="bench-test")
     save_tiny_clip(root / "clip")
     save_tiny_wav2vec2(root / "w2v", constant="A")
     return root
