@@ -175,6 +175,11 @@ def _speech_parsers(sub: argparse._SubParsersAction) -> None:
                    help="chance that an utterance is the output voice's own")
     p.add_argument("--augment", type=float, default=0.8, help="chance of a random signal chain")
     p.add_argument("--vtlp", type=float, default=0.5, help="chance of a vocal-tract-length warp")
+    p.add_argument("--vtlp-range", type=float, nargs=2, default=(0.85, 1.18), metavar=("LOW", "HIGH"),
+                   help="the warp factor is drawn uniformly in [LOW, HIGH]")
+    p.add_argument("--test-warps", type=float, nargs="+", default=(1.0,), metavar="FACTOR",
+                   help="test-time VTLN: read each utterance under these warps and keep the most "
+                   "confident reading (saved in the normalizer's config; 1.0 alone: as it is)")
     p.add_argument("--spec-augment", action=argparse.BooleanOptionalAction, default=True,
                    help="SpecAugment masks")
     p.add_argument("--valid-every", type=int, default=500, help="steps between validations")

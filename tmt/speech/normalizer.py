@@ -61,6 +61,11 @@ class NormalizerConfig:
     """CTC frames per encoder frame (4 x 40 ms frames: one CTC frame per 10 ms)."""
     hubert: dict[str, Any] = field(default_factory=dict)
     """The ``HubertConfig`` (as a dict) of the hubert backbone; empty for conv-transformer."""
+    warps: list[float] = field(default_factory=lambda: [1.0])
+    """Test-time vocal-tract-length normalization (conv-transformer only): an utterance is read
+    under each of these spectral warp factors and the reading whose CTC frames are most
+    confident (mean over frames of the best log-probability) is kept, as classic VTLN picks a
+    speaker's warp by likelihood. ``[1.0]`` reads the audio as it is."""
 
     def __post_init__(self) -> None:
         if self.backbone not in BACKBONES:
@@ -69,6 +74,10 @@ class NormalizerConfig:
             raise TmtError(f"normalizer dim {self.dim} is not a multiple of heads {self.heads}")
         if self.subsample not in (2, 4):
             raise TmtError(f"normalizer subsample must be 2 or 4, got {self.subsample}")
+        if not self.warps or not all(0.5 <= w <= 2.0 for w in self.warps):
+            raise TmtError(f"normalizer warps must be factors in [0.5, 2], got {self.warps}")
+        if self.backbone == "hubert" and self.warps != [1.0]:
+            raise TmtError("test-time warps act on the log-mel spectrum: the hubert backbone has none")
         if self.backbone == "hubert" and not self.hubert:
             raise TmtError("a hubert normalizer needs its HubertConfig (NormalizerConfig.hubert)")
 
@@ -240,24 +249,42 @@ class UnitNormalizer(nn.Module):
     @torch.inference_mode()
     def encode_batch(self, waves: list[torch.Tensor], batch_seconds: float = 120.0) -> list[torch.Tensor]:
         """16 kHz waveforms → deduplicated unit ids (1-D LongTensors on the CPU), in order.
-        Utterances are batched by length, at most ``batch_seconds`` of padded audio a batch."""
+        Utterances are batched by length, at most ``batch_seconds`` of padded audio a batch
+        (counting every warp of ``config.warps`` as a copy)."""
+        warps = torch.tensor(self.config.warps, device=self.device)
+        copies = len(warps)
         order = sorted(range(len(waves)), key=lambda i: waves[i].numel())
         out: list[torch.Tensor] = [torch.zeros(0, dtype=torch.long)] * len(waves)
         start = 0
         while start < len(order):
             longest = max(waves[order[start]].numel(), 1)
-            count = max(1, int(batch_seconds * SAMPLE_RATE // longest))
+            count = max(1, int(batch_seconds * SAMPLE_RATE // (longest * copies)))
             chunk = order[start : start + count]
             longest = max(waves[i].numel() for i in reversed(chunk))
             batch = torch.zeros(len(chunk), max(longest, 400), device=self.device)
             lengths = torch.tensor([waves[i].numel() for i in chunk], device=self.device)
             for row, i in enumerate(chunk):
                 batch[row, : waves[i].numel()] = waves[i].to(self.device)
-            logp, frames = self(batch, lengths)
+            if copies == 1 and self.config.warps[0] == 1.0:
+                logp, frames = self(batch, lengths)
+            else:  # every warp of every utterance in one batch: (copies * R, ...), warp-major
+                logp, frames = self(batch.repeat(copies, 1), lengths.repeat(copies),
+                                    warp=warps.repeat_interleave(len(chunk)))
+                logp, frames = self._most_confident(logp, frames, copies)
             for row, i in enumerate(chunk):
                 out[i] = greedy_units(logp[row, : int(frames[row])], self.blank)
             start += len(chunk)
         return out
+
+    @staticmethod
+    def _most_confident(logp: torch.Tensor, frames: torch.Tensor, copies: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """(copies * R, T, K+1) readings → each utterance's most confident one, (R, T, K+1)."""
+        rows = logp.shape[0] // copies
+        valid = torch.arange(logp.shape[1], device=logp.device)[None, :] < frames[:, None]  # (C*R, T)
+        confidence = (logp.max(-1).values * valid).sum(-1) / frames.clamp(min=1)  # (C*R,)
+        best = confidence.view(copies, rows).argmax(0)  # (R,) the warp kept for each utterance
+        pick = best * rows + torch.arange(rows, device=logp.device)
+        return logp[pick], frames[pick]
 
     # -- files -----------------------------------------------------------------------------
     def save(self, directory: str | Path, half: bool = True) -> None:

@@ -78,6 +78,38 @@ def test_vtlp_warp_of_one_is_the_identity() -> None:
     assert not torch.allclose(plain, other, atol=1e-3)
 
 
+def test_test_time_warps_keep_each_utterances_most_confident_reading() -> None:
+    torch.manual_seed(0)
+    warps = [0.85, 1.0, 1.15]
+    model = UnitNormalizer(NormalizerConfig(**TINY, warps=warps)).eval()
+    waves = [torch.randn(n) * 0.1 for n in (16000, 5000, 23000)]
+    chosen = model.encode_batch(waves)
+    # by hand: every warp's reading of one utterance, the one with the best mean frame log-prob
+    for wave, units in zip(waves, chosen, strict=True):
+        n = torch.tensor([wave.numel()])
+        readings = []
+        for w in warps:
+            with torch.inference_mode():
+                logp, frames = model(wave[None], n, warp=torch.tensor([w]))
+            lp = logp[0, : int(frames[0])]
+            readings.append((float(lp.max(-1).values.mean()), greedy_units(lp, model.blank)))
+        assert torch.equal(units, max(readings, key=lambda r: r[0])[1])
+    # batched as one-by-one, and the readings really differ between warps (the choice matters)
+    assert all(torch.equal(a, model.encode_batch([w])[0]) for a, w in zip(chosen, waves, strict=True))
+    plain = UnitNormalizer(NormalizerConfig(**TINY)).eval()
+    plain.load_state_dict(model.state_dict())
+    assert any(not torch.equal(a, b) for a, b in zip(chosen, plain.encode_batch(waves), strict=True))
+
+
+def test_test_time_warps_are_checked() -> None:
+    with pytest.raises(TmtError, match="warps must be factors"):
+        NormalizerConfig(**TINY, warps=[])
+    with pytest.raises(TmtError, match="warps must be factors"):
+        NormalizerConfig(**TINY, warps=[1.0, 3.0])
+    with pytest.raises(TmtError, match="hubert backbone has none"):
+        NormalizerConfig(backbone="hubert", hubert={"hidden_size": 8}, warps=[0.9, 1.0])
+
+
 @pytest.fixture(scope="module")
 def hubert_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny random HubertModel saved in the HuggingFace format (as hubert-base-ls960 is)."""

@@ -59,8 +59,12 @@ class NormalizerOptions:
     augment: float = 0.8
     """Chance that an utterance goes through a random signal chain (see AugmentOptions)."""
     vtlp: float = 0.5
-    """Chance of a vocal-tract-length warp, factor uniform in 0.85-1.18."""
+    """Chance of a vocal-tract-length warp, factor uniform in ``vtlp_range``."""
+    vtlp_range: tuple[float, float] = (0.85, 1.18)
     spec_augment: bool = True
+    test_warps: tuple[float, ...] = (1.0,)
+    """The normalizer's test-time warps (``NormalizerConfig.warps``): used by validation and
+    saved with the model; training is unaffected."""
     valid_every: int = 500
     valid_utterances: int = 200
     checkpoint_every: int = 100
@@ -111,6 +115,9 @@ def train_normalizer(o: NormalizerOptions) -> dict[str, Any]:
     """Train (or resume) a unit normalizer; returns its final validation report."""
     if (o.codec is None) != (o.codec_out is None):
         raise TmtError("--codec and --codec-out go together (the codec to extend, where to write it)")
+    low, high = o.vtlp_range
+    if not 0.5 <= low <= high <= 2.0:
+        raise TmtError(f"--vtlp-range must be two factors with 0.5 <= low <= high <= 2, got {low} {high}")
     if o.steps <= 0 or o.batch_size <= 0:
         raise TmtError(f"--steps and --batch-size must be positive, got {o.steps} and {o.batch_size}")
     torch.set_num_threads(o.threads)
@@ -134,7 +141,7 @@ def train_normalizer(o: NormalizerOptions) -> dict[str, Any]:
 
         pretrained = HubertModel.from_pretrained(o.hubert_dir)
         overrides = {"backbone": "hubert", "hubert": pretrained.config.to_dict(), **overrides}
-    cfg = NormalizerConfig(num_units=teacher.vocab_size, **overrides)
+    cfg = NormalizerConfig(num_units=teacher.vocab_size, **{"warps": list(o.test_warps), **overrides})
     torch.manual_seed(o.seed)
     model = UnitNormalizer(cfg)
     if o.hubert_dir is not None:
@@ -188,7 +195,7 @@ def train_normalizer(o: NormalizerOptions) -> dict[str, Any]:
                 waves.append(w)
             audio, lengths = _pad(waves, o.device)
             warp = torch.from_numpy(np.where(rng.random(len(batch)) < o.vtlp,
-                                             rng.uniform(0.85, 1.18, len(batch)), 1.0)).float()
+                                             rng.uniform(*o.vtlp_range, len(batch)), 1.0)).float()
             logp, frames = model(audio, lengths, warp=warp.to(o.device), spec_mask=o.spec_augment)
             targets = torch.cat([ex.units for ex in batch]).to(o.device)
             target_lengths = torch.tensor([len(ex.units) for ex in batch], device=o.device)
