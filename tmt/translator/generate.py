@@ -77,7 +77,7 @@ class DecodingOptions:
     seed: int | None = None
     """Seed for sampling, so that a sampled output is reproducible."""
 
-    precision: Literal["fp32", "int8", "bf16"] = "fp32"
+    precision: str = "fp32"
     """Weights of the beam search's decoder: ``fp32`` (exact), ``int8`` (dynamic quantization
     of every linear layer, CPU only, ~4x less weight traffic) or ``bf16`` (fast only where the
     device has native bf16). Sampling always runs in float32."""

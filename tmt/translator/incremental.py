@@ -124,7 +124,8 @@ class _Layer:
 @dataclass
 class Memory:
     """What the decoder reads of a batch of P sources: per layer, cross-attention keys and
-    values ``(P, H, S, hd)``, and the ``(P, 1, 1, S)`` mask of real source positions."""
+    values ``(P, H, S, hd)``, and the ``(P, 1, 1, S)`` additive mask of the source positions
+    (0 where real, -inf on padding: cheaper in ``scaled_dot_product_attention`` than a bool)."""
 
     keys: list[Tensor]
     values: list[Tensor]
@@ -199,7 +200,8 @@ class IncrementalDecoder:
         model = self.translator.model
         positions = torch.arange(source.shape[1], device=source.device)
         valid = positions[None, :] < torch.tensor(lens, device=source.device)[:, None]  # (P, S)
-        mask = valid[:, None, None, :]  # (P, 1, 1, S): attend to real positions only
+        mask = torch.zeros(valid.shape, device=source.device).masked_fill(~valid, float("-inf"))
+        mask = mask[:, None, None, :]  # (P, 1, 1, S): attend to real positions only
         frontend = model.encoder_frontend
         assert isinstance(frontend, ModalityEmbeddingFrontend)
         x = self._embed(frontend, source, positions[None, :].expand_as(source))  # (P, S, M)

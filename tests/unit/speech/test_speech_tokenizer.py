@@ -67,6 +67,25 @@ def test_hubert_layer_batched_equals_one_by_one(hubert_dir, waves):
     assert [d.shape[0] for d in dense] == [num_frames(len(w)) for w in waves]
 
 
+@pytest.mark.parametrize("norm", ["group", "layer"])
+def test_hubert_features_equal_the_full_models_hidden_states(hubert_dir, waves, norm):
+    """Only the layers up to the read one run, and the whole front end runs batched (masked
+    GroupNorm): still the full HubertModel's hidden states of that layer, utterance by utterance."""
+    from transformers import HubertConfig, HubertModel
+
+    config = HubertConfig.from_pretrained(hubert_dir, feat_extract_norm=norm)
+    torch.manual_seed(1)
+    full = HubertModel(config).eval()
+    feats = HubertFeatures(HubertModel(config), layer=2)
+    feats.model.load_state_dict(full.state_dict(), strict=False)
+    batched = feats.forward_batch([torch.from_numpy(w) for w in waves])
+    for wave, got in zip(waves, batched):
+        with torch.inference_mode():
+            out = full(torch.from_numpy(wave).float()[None], output_hidden_states=True)
+        expected = out.hidden_states[2][0]
+        assert torch.allclose(got, expected, atol=1e-4), (got - expected).abs().max()
+
+
 def test_long_audio_is_chunked_on_the_frame_grid(hubert_dir):
     feats = HubertFeatures.from_pretrained(hubert_dir, layer=1)
     wave = np.concatenate([utterance(s, seconds=1.0) for s in range(4)])  # 4 s
