@@ -36,6 +36,8 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=int(os.environ.get("OMP_NUM_THREADS", "1")))
     p.add_argument("--hubert-only", action="store_true", help="only part 3, on seeded noise")
     p.add_argument("--batch-size", type=int, default=8, help="batch of the batched HuBERT run")
+    p.add_argument("--precisions", nargs="+", default=["fp32", "int8"],
+                   help="HuBERT weight precisions (tmt.precision.WEIGHT_PRECISIONS)")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     print(f"torch threads: {args.threads}, load average "
@@ -44,7 +46,7 @@ def main() -> None:
         noise = np.random.default_rng(0)
         waves = [(0.1 * noise.standard_normal(int(16000 * noise.uniform(1, 6)))).astype(np.float32)
                  for _ in range(args.hubert_utterances)]
-        bench_hubert(waves, args.batch_size)
+        bench_hubert(waves, args.batch_size, args.precisions)
         return
     rng = random.Random(0)
     items = rng.sample(read_manifest(args.corpus, ("test",)), args.utterances)
@@ -72,34 +74,36 @@ def main() -> None:
     print(f"k-means K=200 on 20000x768 frames (HuBERT-Base size): fit {fit_s:.2f} s, assign {assign_s * 1000:.1f} ms")
 
     # 3. paper-size HuBERT-Base, layer 6, random weights: batched vs one by one
-    bench_hubert(waves[: args.hubert_utterances], args.batch_size)
+    bench_hubert(waves[: args.hubert_utterances], args.batch_size, args.precisions)
 
 
-def bench_hubert(waves: list[np.ndarray], batch: int, repeat: int = 2) -> None:
-    """Tokenization RTF of HuBERT-Base (random weights, layer 6, K=200), one by one and in
-    length-sorted batches, side by side (best of ``repeat``)."""
+def bench_hubert(waves: list[np.ndarray], batch: int, precisions: list[str], repeat: int = 2) -> None:
+    """Tokenization RTF of HuBERT-Base (random weights, layer 6, K=200) per weight precision,
+    one by one and in length-sorted batches, side by side (best of ``repeat``)."""
     from transformers import HubertConfig, HubertModel
 
     torch.manual_seed(0)
-    feats_model = HubertFeatures(HubertModel(HubertConfig()), layer=6)
+    exact = HubertFeatures(HubertModel(HubertConfig()), layer=6)
     seconds = sum(len(w) for w in waves) / 16000
-    dense = torch.cat(feats_model.forward_batch([torch.from_numpy(w) for w in waves[:4]]))
+    dense = torch.cat(exact.forward_batch([torch.from_numpy(w) for w in waves[:4]]))
     quant = KMeansQuantizer(dense[torch.randperm(dense.shape[0])[:200]])
-    rtfs = {}
-    for batch_size in (1, batch):
-        paper = SpeechTokenizer(feats_model, quant, batch_size=batch_size)
-        paper.encode_batch(waves[:2])  # warm-up
-        times = []
-        for _ in range(repeat):
-            t0 = time.perf_counter()
-            paper.encode_batch(waves)
-            times.append(time.perf_counter() - t0)
-        rtfs[batch_size] = min(times) / seconds
-        print(f"HuBERT-Base layer 6 (random weights) tokenization, batch {batch_size}: "
-              f"RTF {rtfs[batch_size]:.3f} ({1 / rtfs[batch_size]:.1f}x real time) on "
-              f"{len(waves)} utterances, {seconds:.0f} s of audio")
-    print(f"batched / one by one: {rtfs[1] / rtfs[batch]:.2f}x; load average "
-          f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    for precision in precisions:
+        feats = exact.at_precision(precision)
+        rtfs = {}
+        for batch_size in (1, batch):
+            tokenizer = SpeechTokenizer(feats, quant, batch_size=batch_size)
+            tokenizer.encode_batch(waves[:2])  # warm-up
+            times = []
+            for _ in range(repeat):
+                t0 = time.perf_counter()
+                tokenizer.encode_batch(waves)
+                times.append(time.perf_counter() - t0)
+            rtfs[batch_size] = min(times) / seconds
+            print(f"HuBERT-Base layer 6 (random weights) tokenization, {precision}, batch "
+                  f"{batch_size}: RTF {rtfs[batch_size]:.3f} ({1 / rtfs[batch_size]:.1f}x real time) "
+                  f"on {len(waves)} utterances, {seconds:.0f} s of audio")
+        print(f"{precision}: batched / one by one {rtfs[1] / rtfs[batch]:.2f}x; load average "
+              f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
 if __name__ == "__main__":

@@ -30,8 +30,8 @@ from tmt.files import format_header, read_config
 from tmt.modality import MODALITIES, Codec, Modality
 from tmt.paths import CODECS as SHIPPED_CODECS
 from tmt.paths import MODELS, tmt_home
+from tmt.precision import check_weight_precision
 from tmt.translator.generate import DecodingOptions, fast_decoder, generate_scored
-from tmt.translator.incremental import check_precision
 from tmt.translator.model import Translator, check_modalities
 
 BUNDLE_FILE = "bundle.json"
@@ -148,7 +148,7 @@ class Bundle:
         the bundle's own, else fp32) sets the decoder's weights for beam search and greedy
         decoding, converted here once (see ``DecodingOptions.precision``)."""
         if precision is not None:
-            check_precision(precision, device)
+            check_weight_precision(precision, device)
         path = resolve_model(name_or_path)
         meta = read_bundle_meta(path)
         translator = Translator.load(path / "translator", device=device).eval()

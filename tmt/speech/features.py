@@ -106,11 +106,10 @@ class MfccFeatures:
 class HubertFeatures:
     """Hidden states of layer ``layer`` of a HuggingFace ``HubertModel``.
 
-    Layers above ``layer`` are dropped (they would be computed and thrown away). A batch runs
-    zero-padded through both the conv front end and the transformer (with an attention mask),
-    and equals one-by-one output: a conv's output at a real frame reads real samples only, and
-    the front end's GroupNorm (HuBERT-Base: per channel, over time) takes its statistics over
-    each utterance's real frames (:meth:`conv_features`).
+    Layers above ``layer`` are dropped (they would be computed and thrown away). The conv
+    front end runs per utterance: its GroupNorm (HuBERT-Base) normalizes over time, so a
+    zero-padded batch would change the features; the transformer then runs batched with an
+    attention mask, which keeps batched output equal to one-by-one output.
     """
 
     kind = "hubert"
@@ -159,6 +158,27 @@ class HubertFeatures:
             raise TmtError(f"HuBERT weights do not match config (missing {missing[:3]})")
         return cls(model, layer=config["layer"], normalize=config.get("normalize", False))
 
+    def at_precision(self, precision: str) -> HubertFeatures:
+        """A copy whose linear layers and front-end convolutions (all but the first, whose
+        single input channel makes it cheap) run at ``precision`` (see
+        ``tmt.precision.WEIGHT_PRECISIONS``; ``int8``: about 2x faster on CPU, approximate).
+        For inference only: its weights are not parameters any more (save the original)."""
+        import copy
+
+        from tmt.precision import Conv1dAt, LinearAt, check_weight_precision
+
+        check_weight_precision(precision, self.device)
+        model = copy.deepcopy(self.model)
+        if precision != "fp32":
+            for parent in [model.feature_projection, model.encoder]:
+                for module in list(parent.modules()):
+                    for name, child in list(module.named_children()):
+                        if isinstance(child, torch.nn.Linear):
+                            setattr(module, name, LinearAt(child, precision))
+            for layer in model.feature_extractor.conv_layers[1:]:
+                layer.conv = Conv1dAt(layer.conv, precision)
+        return HubertFeatures(model, layer=self.layer, normalize=self.normalize)
+
     def to(self, device: torch.device | str) -> HubertFeatures:
         self.model.to(device)
         return self
@@ -171,14 +191,15 @@ class HubertFeatures:
     def forward_batch(self, waves: list[torch.Tensor]) -> list[torch.Tensor]:
         model = self.model
         dev = self.device
-        xs = []
+        convs: list[torch.Tensor] = []
         for wave in waves:
-            x = wave.to(dev).float().reshape(-1)
+            x = wave.to(dev).float().reshape(1, -1)
             if self.normalize:
                 x = (x - x.mean()) / torch.sqrt(x.var() + 1e-7)
-            xs.append(x)
-        padded, lengths = self.conv_features(xs)  # (B, F, C)
-        longest = padded.shape[1]
+            convs.append(model.feature_extractor(x)[0].transpose(0, 1))  # (F_i, C)
+        lengths = [c.shape[0] for c in convs]
+        longest = max(lengths)
+        padded = torch.stack([F.pad(c, (0, 0, 0, longest - c.shape[0])) for c in convs])
         mask = torch.arange(longest, device=dev)[None, :] < torch.tensor(lengths, device=dev)[:, None]
         hidden = model.feature_projection(padded)  # (B, F, D)
         out = model.encoder(
@@ -186,31 +207,6 @@ class HubertFeatures:
         )
         states = out.hidden_states[self.layer]  # (B, F, D)
         return [states[i, : lengths[i]] for i in range(len(waves))]
-
-    def conv_features(self, waves: list[torch.Tensor]) -> tuple[torch.Tensor, list[int]]:
-        """The conv front end over zero-padded ``(T_i,)`` waves at once: ``(B, F, C)`` features
-        (zero past each utterance's frames) and the frame counts, equal to per-utterance runs."""
-        lengths = [int(w.numel()) for w in waves]
-        x = torch.stack([F.pad(w, (0, max(lengths) - n)) for w, n in zip(waves, lengths)])
-        x = x[:, None]  # (B, 1, T)
-        for layer in self.model.feature_extractor.conv_layers:
-            conv = layer.conv
-            x = conv(x)  # (B, C, F)
-            lengths = [(n - conv.kernel_size[0]) // conv.stride[0] + 1 for n in lengths]
-            real = (torch.arange(x.shape[-1], device=x.device)[None, :]
-                    < torch.tensor(lengths, device=x.device)[:, None])[:, None, :]  # (B, 1, F)
-            norm = getattr(layer, "layer_norm", None)
-            if isinstance(norm, torch.nn.GroupNorm):  # one group per channel: stats over time
-                assert norm.num_groups == norm.num_channels and norm.affine
-                count = real.sum(-1, keepdim=True)
-                mean = (x * real).sum(-1, keepdim=True) / count
-                var = (((x - mean) * real) ** 2).sum(-1, keepdim=True) / count
-                x = (x - mean) * torch.rsqrt(var + norm.eps) * norm.weight[:, None] + norm.bias[:, None]
-            elif norm is not None:  # a LayerNorm over channels, per frame
-                x = norm(x.transpose(1, 2)).transpose(1, 2)
-            x = layer.activation(x)
-            x = x * real  # zero past the real frames, as a per-utterance run has none
-        return x.transpose(1, 2), lengths
 
     def state_dict(self) -> dict[str, torch.Tensor]:
         return dict(self.model.state_dict())

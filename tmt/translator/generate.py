@@ -34,7 +34,8 @@ from torch import Tensor
 
 from tmt.errors import TmtError
 from tmt.modality import Modality
-from tmt.translator.incremental import IncrementalDecoder, check_precision
+from tmt.precision import check_weight_precision
+from tmt.translator.incremental import IncrementalDecoder
 from tmt.translator.model import Translator, pad_stack
 from tmt.translator.search import beam_search
 from tmt.validate import check_fields
@@ -99,7 +100,7 @@ class DecodingOptions:
             raise TmtError(f"temperature must be positive, got {self.temperature}")
         if self.rerank < 0:
             raise TmtError(f"rerank weight must be 0 or more, got {self.rerank}")
-        check_precision(self.precision)
+        check_weight_precision(self.precision)
 
     def max_len(self, target: Modality) -> int:
         return {
@@ -184,7 +185,7 @@ def generate_scored(
                        f"{target.value} token")
     translator.eval()
     device = next(translator.parameters()).device
-    check_precision(options.precision, device)
+    check_weight_precision(options.precision, device)
     beam = 1 if options.strategy == "greedy" else options.beam_size
     # Our search equals fairseq2's where every step has 2 x beam candidates that are not -inf.
     fast = options.strategy != "sample" and rows >= 2 * beam + 1 and not reference

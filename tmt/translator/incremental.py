@@ -20,7 +20,6 @@ LayerNorms, softmaxes and the residual stream stay float32 in every precision.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -33,49 +32,17 @@ from fairseq2.models.transformer import (
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from tmt.errors import TmtError
 from tmt.modality import Modality
+from tmt.precision import LinearFn, check_weight_precision, linear_at
 from tmt.translator.factory import LMHead
 from tmt.translator.frontend import ModalityEmbeddingFrontend
 from tmt.translator.model import Translator
 from tmt.vocab import EOS, TYPE_IDS
 
-PRECISIONS = ("fp32", "int8", "bf16")
-"""Weight precisions of the fast decoder (``fp32`` is exact, the others approximate)."""
-
-LinearFn = Callable[[Tensor], Tensor]
-
-
-def check_precision(precision: str, device: torch.device | str | None = None) -> None:
-    """One-line errors for an unknown precision, or int8 on a device without int8 kernels."""
-    if precision not in PRECISIONS:
-        raise TmtError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
-    if precision == "int8" and device is not None and torch.device(device).type != "cpu":
-        raise TmtError(f"int8 decoding runs on CPU only (dynamic quantization), not on "
-                       f"{torch.device(device)}: use --precision bf16 on a GPU")
-
-
-def make_linear(weight: Tensor, bias: Tensor | None, precision: str) -> LinearFn:
-    """``x ↦ x Wᵀ + b`` at ``precision``; fp32 reads ``weight`` in place."""
-    if precision == "fp32":
-        return lambda x: F.linear(x, weight, bias)
-    if precision == "bf16":
-        w16 = weight.detach().to(torch.bfloat16)
-        b16 = None if bias is None else bias.detach().to(torch.bfloat16)
-        return lambda x: F.linear(x.to(torch.bfloat16), w16, b16).float()
-    # int8: symmetric per-row scales; fbgemm's dynamic linear quantizes x per call and wants
-    # reduce_range on AVX2 (7-bit activations, so that its int16 accumulation cannot overflow).
-    w = weight.detach().float()
-    scales = (w.abs().amax(dim=1) / 127.0).clamp(min=1e-8).double()
-    zeros = torch.zeros(w.shape[0], dtype=torch.long)
-    qweight = torch.quantize_per_channel(w.cpu(), scales.cpu(), zeros, 0, torch.qint8)
-    packed = torch.ops.quantized.linear_prepack(qweight, None if bias is None else bias.detach().float().cpu())
-    return lambda x: torch.ops.quantized.linear_dynamic(x, packed, True)
-
 
 def _linear(module: nn.Module, precision: str) -> LinearFn:
     bias = getattr(module, "bias", None)
-    return make_linear(module.weight, bias, precision)  # type: ignore[arg-type]
+    return linear_at(module.weight, bias, precision)  # type: ignore[arg-type]
 
 
 @dataclass
@@ -178,7 +145,7 @@ class IncrementalDecoder:
 
     def __init__(self, translator: Translator, precision: str = "fp32") -> None:
         device = next(translator.parameters()).device
-        check_precision(precision, device)
+        check_weight_precision(precision, device)
         model = translator.model
         self.translator = translator
         self.precision = precision
@@ -286,11 +253,11 @@ class IncrementalDecoder:
             weight, bias = self.head.embed.weight, self.head.bias
             if self.precision == "fp32":
                 # a view of the target's rows; EOS's row alone beside it
-                rows = make_linear(weight[ids.start : ids.stop], bias[ids.start : ids.stop], "fp32")
-                eos_row = make_linear(weight[EOS : EOS + 1], bias[EOS : EOS + 1], "fp32")
+                rows = linear_at(weight[ids.start : ids.stop], bias[ids.start : ids.stop], "fp32")
+                eos_row = linear_at(weight[EOS : EOS + 1], bias[EOS : EOS + 1], "fp32")
                 self._rows[target] = lambda y: torch.cat([rows(y), eos_row(y)], dim=-1)
             else:
                 index = torch.cat([torch.arange(ids.start, ids.stop), torch.tensor([EOS])])
                 index = index.to(weight.device)
-                self._rows[target] = make_linear(weight[index], bias[index], self.precision)
+                self._rows[target] = linear_at(weight[index], bias[index], self.precision)
         return self._rows[target](x).float()

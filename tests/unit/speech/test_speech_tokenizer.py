@@ -69,8 +69,8 @@ def test_hubert_layer_batched_equals_one_by_one(hubert_dir, waves):
 
 @pytest.mark.parametrize("norm", ["group", "layer"])
 def test_hubert_features_equal_the_full_models_hidden_states(hubert_dir, waves, norm):
-    """Only the layers up to the read one run, and the whole front end runs batched (masked
-    GroupNorm): still the full HubertModel's hidden states of that layer, utterance by utterance."""
+    """Only the layers up to the read one run, batched: still the full HubertModel's hidden
+    states of that layer, utterance by utterance (GroupNorm and LayerNorm conv front ends)."""
     from transformers import HubertConfig, HubertModel
 
     config = HubertConfig.from_pretrained(hubert_dir, feat_extract_norm=norm)
@@ -84,6 +84,17 @@ def test_hubert_features_equal_the_full_models_hidden_states(hubert_dir, waves, 
             out = full(torch.from_numpy(wave).float()[None], output_hidden_states=True)
         expected = out.hidden_states[2][0]
         assert torch.allclose(got, expected, atol=1e-4), (got - expected).abs().max()
+
+
+def test_int8_hubert_features_stay_close_to_float32(hubert_dir, waves):
+    feats = HubertFeatures.from_pretrained(hubert_dir, layer=2)
+    int8 = feats.at_precision("int8")
+    inputs = [torch.from_numpy(w) for w in waves[:3]]
+    for exact, approx in zip(feats.forward_batch(inputs), int8.forward_batch(inputs)):
+        assert approx.shape == exact.shape
+        # this 32-wide random model magnifies the rounding (HuBERT-Base's layer 6: cosine 0.998)
+        assert float(torch.nn.functional.cosine_similarity(approx, exact, dim=1).mean()) > 0.8
+    assert any(isinstance(p, torch.nn.Parameter) for p in feats.model.encoder.parameters())
 
 
 def test_long_audio_is_chunked_on_the_frame_grid(hubert_dir):

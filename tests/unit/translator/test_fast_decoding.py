@@ -80,9 +80,9 @@ def test_int8_weights_follow_the_parameters():
 
 
 def test_bad_precision_is_one_clear_error():
-    from tmt.translator.incremental import check_precision
+    from tmt.precision import check_weight_precision
 
     with pytest.raises(TmtError, match="precision must be one of fp32, int8, bf16"):
         DecodingOptions(precision="fp16")
     with pytest.raises(TmtError, match="int8 decoding runs on CPU only"):
-        check_precision("int8", "cuda")
+        check_weight_precision("int8", "cuda")
