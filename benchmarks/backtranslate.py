@@ -67,6 +67,10 @@ def main() -> None:
     parser.add_argument("--gpu-tflops", type=float, default=60.0,
                         help="sustained GPU matmul TFLOP/s assumed for the projection (e.g. an "
                         "A100's 312 bf16 peak at ~20%% utilisation for batched beam search)")
+    parser.add_argument("--gpu-batch", type=int, default=256, help="images per batch on a GPU")
+    parser.add_argument("--gpu-step-ms", type=float, default=2.0,
+                        help="floor of one decoding step on a GPU (launching the ~300 small "
+                        "kernels of 12 layers without CUDA graphs)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {args.threads} threads, load average "
@@ -94,10 +98,16 @@ def main() -> None:
               f"{args.text_len} + speech {args.speech_len} tokens, beam {args.beam}), "
               f"{flops / seconds * args.batch / 1e9:.0f} GFLOP/s; ImageNet-1k: {days:.1f} days "
               f"on this machine at {args.threads} thread(s)")
-    gpu_rate = args.gpu_tflops * 1e12 / flops
-    print(f"FLOPs per image: {flops / 1e9:.1f} GFLOP; at {args.gpu_tflops:.0f} TFLOP/s sustained "
-          f"per GPU: {gpu_rate:.0f} images/s, ImageNet-1k in {IMAGENET / gpu_rate / 3600:.1f} h "
-          f"per GPU")
+    # GPU: each of a batch's decoding steps takes its FLOPs at the sustained rate, but no less
+    # than the launch floor
+    steps = args.text_len + args.speech_len + 2
+    step_seconds = max(flops * args.gpu_batch / steps / (args.gpu_tflops * 1e12),
+                       args.gpu_step_ms / 1e3)
+    gpu_rate = args.gpu_batch / (steps * step_seconds)
+    print(f"FLOPs per image: {flops / 1e9:.1f} GFLOP. Per GPU, batches of {args.gpu_batch} images, "
+          f"{args.gpu_tflops:.0f} TFLOP/s sustained, steps of at least {args.gpu_step_ms} ms: "
+          f"{step_seconds * 1e3:.1f} ms/step, {gpu_rate:.0f} images/s, ImageNet-1k in "
+          f"{IMAGENET / gpu_rate / 3600:.1f} GPU-hours")
     print(f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
