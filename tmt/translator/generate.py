@@ -202,7 +202,9 @@ def generate_scored(
             found = beam_search(
                 decoder, source.to(device), lens, target, beam=beam,
                 min_len=IMAGE_TOKENS + 1 if target is Modality.IMAGE else 1,
-                max_len=options.max_len(target) + 1, temperature=options.temperature,
+                # + EOS; fairseq2 caps the tag + output at the decoder's position table
+                max_len=min(options.max_len(target) + 1, translator.config.max_seq_len - 1),
+                temperature=options.temperature,
                 len_penalty=options.len_penalty)
             nbest.extend([[(translator.vocab.to_local(target, seq), score) for seq, score in h]
                           for h in found])

@@ -8,7 +8,7 @@ from tmt.modality import Modality
 from tmt.translator.config import TranslatorConfig
 from tmt.translator.generate import DecodingOptions, generate_scored
 from tmt.translator.model import Translator
-from tmt.vocab import Vocabulary
+from tmt.vocab import EOS, Vocabulary
 
 S, IM, T = Modality.SPEECH, Modality.IMAGE, Modality.TEXT
 
@@ -52,6 +52,17 @@ def test_fast_float32_equals_the_fairseq2_reference(seed, target, options):
         assert score == pytest.approx(ref_score, abs=1e-4)
     if target is IM:
         assert all(len(ids) == 32 for ids, _ in fast)
+
+
+def test_output_longer_than_the_position_table_is_capped_as_the_reference_caps_it():
+    model = _model(0)
+    with torch.no_grad():
+        model.model.final_proj.bias[EOS] = -1e4  # never chosen: only the cap ends a hypothesis
+    options = DecodingOptions(beam_size=2, max_speech_len=500)
+    fast = generate_scored(model, [(T, torch.arange(5))], S, options)
+    reference = generate_scored(model, [(T, torch.arange(5))], S, options, reference=True)
+    assert [len(ids) for ids, _ in fast] == [62]  # 64 positions: the tag, 62 ids, EOS
+    assert torch.equal(fast[0][0], reference[0][0])
 
 
 def test_int8_and_bf16_load_decode_and_mostly_agree_with_float32():
