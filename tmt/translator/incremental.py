@@ -162,6 +162,7 @@ class IncrementalDecoder:
 
     # -- encoder ---------------------------------------------------------------------------
 
+    @torch.inference_mode()
     def encode(self, source: Tensor, lens: list[int]) -> Memory:
         """``(P, S)`` unified source ids → the decoder's cross-attention memory."""
         model = self.translator.model
@@ -216,6 +217,7 @@ class IncrementalDecoder:
         rows = memory.mask.shape[0]
         return DecoderState(memory, rows, max_len, len(self.decoder), self.model_dim, self.device)
 
+    @torch.inference_mode()
     def step(self, state: DecoderState, tokens: Tensor, target: Modality) -> Tensor:
         """Feed each row's last token ``(N,)``; returns ``(N, K)`` logits over ``target``'s
         ids, EOS last. Rows are grouped by source: ``N = P x beam`` with P sources in memory."""
