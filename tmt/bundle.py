@@ -30,7 +30,8 @@ from tmt.files import format_header, read_config
 from tmt.modality import MODALITIES, Codec, Modality
 from tmt.paths import CODECS as SHIPPED_CODECS
 from tmt.paths import MODELS, tmt_home
-from tmt.translator.generate import DecodingOptions, generate_scored
+from tmt.precision import check_weight_precision
+from tmt.translator.generate import DecodingOptions, fast_decoder, generate_scored
 from tmt.translator.model import Translator, check_modalities
 
 BUNDLE_FILE = "bundle.json"
@@ -141,7 +142,13 @@ class Bundle:
         return " ".join(text.replace("**", "").replace("`", "").split())
 
     @classmethod
-    def load(cls, name_or_path: str | Path = DEFAULT_MODEL, *, device: str = "cpu") -> Bundle:
+    def load(cls, name_or_path: str | Path = DEFAULT_MODEL, *, device: str = "cpu",
+             precision: str | None = None) -> Bundle:
+        """Load a bundle directory (or name); ``precision`` (``fp32``, ``int8``, ``bf16``; default:
+        the bundle's own, else fp32) sets the decoder's weights for beam search and greedy
+        decoding, converted here once (see ``DecodingOptions.precision``)."""
+        if precision is not None:
+            check_weight_precision(precision, device)
         path = resolve_model(name_or_path)
         meta = read_bundle_meta(path)
         translator = Translator.load(path / "translator", device=device).eval()
@@ -152,6 +159,9 @@ class Bundle:
             bundle.default_options = DecodingOptions(**meta.get("decoding", {}))
         except TypeError as error:
             raise TmtError(f"invalid 'decoding' in {path / BUNDLE_FILE}: {error}") from None
+        if precision is not None:
+            bundle.default_options = dataclasses.replace(bundle.default_options, precision=precision)
+        fast_decoder(translator, bundle.default_options.precision)  # int8 / bf16: convert now
         return bundle
 
     def codec(self, modality: Modality) -> Codec:

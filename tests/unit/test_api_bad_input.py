@@ -50,6 +50,7 @@ CASES = {
     "max text len 0": ((str(EXAMPLES / "image.png"), "image", "text"), {"max_text_len": 0}),
     "rerank nan": (("a small red circle", "text", "image"), {"rerank": float("nan")}),
     "unknown option": (("a small red circle", "text", "image"), {"beams": 5}),
+    "precision fp16": (("a small red circle", "text", "image"), {"precision": "fp16"}),
     "batch size 0": (("a small red circle", "text", "image"), {"batch_size": 0}),
     "missing wav": (("/no/such.wav", "speech", "text"), {}),
     "wav bytes corrupt": ((b"RIFF1234WAVEfmt nonsense", "speech", "text"), {}),

@@ -153,6 +153,19 @@ def test_translate_takes_one_item_or_a_list(bundle_dir):
     assert bundle.translate([], "text", "image") == []
 
 
+def test_load_model_with_int8_weights(bundle_dir):
+    import tmt
+
+    model = tmt.load_model(str(bundle_dir / "model"), precision="int8")
+    assert model.options().precision == "int8"
+    picture = model.translate(CAPTIONS[0], "text", "image")
+    assert len(picture.ids) == 32
+    exact = model.translate(CAPTIONS[0], "text", "image", precision="fp32")
+    assert len(exact.ids) == 32
+    with pytest.raises(TmtError, match="precision must be one of"):
+        tmt.load_model(str(bundle_dir / "model"), precision="int4")
+
+
 def test_caller_options_are_merged_over_the_bundle_defaults(bundle_dir, tmp_path):
     bundle = _bundle_with_defaults(bundle_dir, tmp_path,
                                    {"max_text_len": 7, "max_speech_len": 9, "rerank": 0.5})

@@ -31,7 +31,7 @@ def _evaluate(args: argparse.Namespace, saves: str | None) -> None:
     from tmt.modality import DIRECTIONS, parse_direction
 
     directions = [parse_direction(d) for d in args.directions] if args.directions else DIRECTIONS
-    bundle = Bundle.load(args.model, device=args.device)
+    bundle = Bundle.load(args.model, device=args.device, precision=args.precision)
     options = parse_options(args, bundle.default_options)
     if args.dataset == "shapes" and args.unseen and not args.split:
         reports: dict[str, object] = {}  # only the unseen-voice sets

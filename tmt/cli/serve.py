@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from tmt.cli.help import HelpFormatter
+from tmt.cli.help import HelpFormatter, add_precision_argument
 from tmt.errors import TmtError
 
 
@@ -32,7 +32,7 @@ def _cmd_serve(args: argparse.Namespace) -> None:
         except OSError as error:
             raise TmtError(f"cannot listen on {args.host}:{args.port}: {error.strerror}") from None
     torch.set_num_threads(args.threads)
-    bundle = Bundle.load(args.model, device=args.device)
+    bundle = Bundle.load(args.model, device=args.device, precision=args.precision)
     app = create_app(bundle, max_upload=int(args.max_upload_mb * 1024 * 1024),
                      max_batch=args.max_batch, window=args.batch_window_ms / 1000)
     host = f"[{args.host}]" if ":" in args.host else args.host
@@ -54,6 +54,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     serve.add_argument("--port", type=int, default=7860, help="TCP port")
     serve.add_argument("--device", default="cpu", help="torch device (cpu, cuda, cuda:1, ...)")
     serve.add_argument("--threads", type=int, default=1, help="torch threads for the model")
+    add_precision_argument(serve)
     serve.add_argument("--max-batch", type=int, default=8,
                        help="most requests translated as one batch (1: one at a time)")
     serve.add_argument("--batch-window-ms", type=float, default=10.0,

@@ -90,7 +90,7 @@ def _cmd_translate(args: argparse.Namespace) -> None:
     # text output goes to stdout unless -o: _default_output is None for it
     out = args.output or _default_output(args.source, args.input, args.target, raw)
     check_output(args.target, out)
-    bundle = Bundle.load(args.model, device=args.device)
+    bundle = Bundle.load(args.model, device=args.device, precision=args.precision)
     options = parse_options(args, bundle.default_options)
     result = bundle.translate(raw, args.source, args.target, options)
     _write_output(args.target, result.output, out)

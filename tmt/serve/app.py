@@ -152,7 +152,8 @@ def create_app(bundle: Any, *, max_upload: int = MAX_UPLOAD, max_batch: int = 8,
     ``max_batch``."""
     batcher = Batcher(bundle, max_batch=max_batch, window=window, max_queue=max_queue)
     info = {"name": bundle.name, "description": bundle.card(), "version": __version__,
-            "modalities": [m.value for m in Modality], "max_upload": max_upload}
+            "modalities": [m.value for m in Modality], "max_upload": max_upload,
+            "precision": bundle.options().precision}
 
     async def index(request: Request) -> Response:
         return HTMLResponse(page())

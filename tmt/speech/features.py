@@ -158,6 +158,27 @@ class HubertFeatures:
             raise TmtError(f"HuBERT weights do not match config (missing {missing[:3]})")
         return cls(model, layer=config["layer"], normalize=config.get("normalize", False))
 
+    def at_precision(self, precision: str) -> HubertFeatures:
+        """A copy whose linear layers and front-end convolutions (all but the first, whose
+        single input channel makes it cheap) run at ``precision`` (see
+        ``tmt.precision.WEIGHT_PRECISIONS``; ``int8``: about 2x faster on CPU, approximate).
+        For inference only: its weights are not parameters any more (save the original)."""
+        import copy
+
+        from tmt.precision import Conv1dAt, LinearAt, check_weight_precision
+
+        check_weight_precision(precision, self.device)
+        model = copy.deepcopy(self.model)
+        if precision != "fp32":
+            for parent in [model.feature_projection, model.encoder]:
+                for module in list(parent.modules()):
+                    for name, child in list(module.named_children()):
+                        if isinstance(child, torch.nn.Linear):
+                            setattr(module, name, LinearAt(child, precision))
+            for layer in model.feature_extractor.conv_layers[1:]:
+                layer.conv = Conv1dAt(layer.conv, precision)
+        return HubertFeatures(model, layer=self.layer, normalize=self.normalize)
+
     def to(self, device: torch.device | str) -> HubertFeatures:
         self.model.to(device)
         return self

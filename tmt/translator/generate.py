@@ -1,6 +1,11 @@
-"""Decoding through fairseq2's seq2seq generators, restricted to the target modality.
+"""Decoding restricted to the target modality: our fast beam search, or fairseq2's generators.
 
-The restriction happens in the output head (``LMHead.restrict_to``): only the target
+Beam search and greedy decoding run :func:`tmt.translator.search.beam_search` over
+:class:`~tmt.translator.incremental.IncrementalDecoder` at ``DecodingOptions.precision``
+(float32: the same outputs as fairseq2's generator, which stays the reference path). Sampling
+runs fairseq2's ``SamplingSeq2SeqGenerator``.
+
+On the reference path the restriction happens in the output head (``LMHead.restrict_to``): only the target
 modality's rows (+ EOS) are projected and every other logit is -inf, so the generators'
 log-softmax is already the distribution over the target modality. This does the work of a
 masking step processor and skips most of the head's matmul (the paper's union has 38921 rows;
@@ -29,7 +34,10 @@ from torch import Tensor
 
 from tmt.errors import TmtError
 from tmt.modality import Modality
+from tmt.precision import check_weight_precision
+from tmt.translator.incremental import IncrementalDecoder
 from tmt.translator.model import Translator, pad_stack
+from tmt.translator.search import beam_search
 from tmt.validate import check_fields
 from tmt.vocab import BOS, EOS, PAD, UNK
 
@@ -70,6 +78,11 @@ class DecodingOptions:
     seed: int | None = None
     """Seed for sampling, so that a sampled output is reproducible."""
 
+    precision: str = "fp32"
+    """Weights of the beam search's decoder: ``fp32`` (exact), ``int8`` (dynamic quantization
+    of every linear layer, CPU only, ~4x less weight traffic) or ``bf16`` (fast only where the
+    device has native bf16). Sampling always runs in float32."""
+
     def __post_init__(self) -> None:
         if self.strategy not in ("beam", "greedy", "sample"):
             raise TmtError(f"unknown decoding strategy {self.strategy!r}")
@@ -87,6 +100,7 @@ class DecodingOptions:
             raise TmtError(f"temperature must be positive, got {self.temperature}")
         if self.rerank < 0:
             raise TmtError(f"rerank weight must be 0 or more, got {self.rerank}")
+        check_weight_precision(self.precision)
 
     def max_len(self, target: Modality) -> int:
         return {
@@ -127,6 +141,7 @@ def generate(
     options: DecodingOptions | None = None,
     *,
     batch_size: int = 16,
+    reference: bool = False,
 ) -> list[Tensor]:
     """Translate a batch of sources (codec-local ids, any modalities) into ``target``.
 
@@ -134,7 +149,7 @@ def generate(
     after reranking when ``options.rerank`` is positive.
     """
     return [ids for ids, _ in generate_scored(translator, sources, target, options,
-                                              batch_size=batch_size)]
+                                              batch_size=batch_size, reference=reference)]
 
 
 @torch.inference_mode()
@@ -145,10 +160,13 @@ def generate_scored(
     options: DecodingOptions | None = None,
     *,
     batch_size: int = 16,
+    reference: bool = False,
 ) -> list[tuple[Tensor, float]]:
     """:func:`generate` with each result's score: the generator's log-probability score of the
     hypothesis (beam search: length-normalised by ``len_penalty``), or, when reranked, the
-    reranking score ``mean log p(y|x) + rerank * mean log p(x|y)``. Higher is better."""
+    reranking score ``mean log p(y|x) + rerank * mean log p(x|y)``. Higher is better.
+
+    ``reference``: decode with fairseq2's generator (float32) instead of the fast path."""
     options = options or DecodingOptions()
     if batch_size < 1:
         raise TmtError(f"batch size must be at least 1, got {batch_size}")
@@ -167,14 +185,35 @@ def generate_scored(
                        f"{target.value} token")
     translator.eval()
     device = next(translator.parameters()).device
-    generator = _generator(translator, target, options)
+    check_weight_precision(options.precision, device)
+    beam = 1 if options.strategy == "greedy" else options.beam_size
+    # Our search equals fairseq2's where every step has 2 x beam candidates that are not -inf.
+    fast = options.strategy != "sample" and rows >= 2 * beam + 1 and not reference
+    if reference and options.precision != "fp32":
+        raise TmtError("the reference decoder runs in float32 only")
     nbest: list[list[tuple[Tensor, float]]] = []
     if options.seed is not None:
         torch.manual_seed(options.seed)
-    with translator.output_restricted_to(target):
+    if fast:
+        decoder = fast_decoder(translator, options.precision)
         for start in range(0, len(sources), batch_size):
             chunk = sources[start : start + batch_size]
-            nbest.extend(_generate_chunk(translator, generator, chunk, target, device))
+            source, lens = pad_stack([translator.source_ids(m, ids) for m, ids in chunk])
+            found = beam_search(
+                decoder, source.to(device), lens, target, beam=beam,
+                min_len=IMAGE_TOKENS + 1 if target is Modality.IMAGE else 1,
+                # + EOS; fairseq2 caps the tag + output at the decoder's position table
+                max_len=min(options.max_len(target) + 1, translator.config.max_seq_len - 1),
+                temperature=options.temperature,
+                len_penalty=options.len_penalty)
+            nbest.extend([[(translator.vocab.to_local(target, seq), score) for seq, score in h]
+                          for h in found])
+    else:
+        generator = _generator(translator, target, options)
+        with translator.output_restricted_to(target):
+            for start in range(0, len(sources), batch_size):
+                chunk = sources[start : start + batch_size]
+                nbest.extend(_generate_chunk(translator, generator, chunk, target, device))
     if options.rerank <= 0 or all(len(hypotheses) == 1 for hypotheses in nbest):
         return [hypotheses[0] for hypotheses in nbest]  # nothing to rerank (greedy, sampling)
     results: list[tuple[Tensor, float]] = []
@@ -182,6 +221,19 @@ def generate_scored(
         results.extend(_rerank(translator, sources[start : start + batch_size],
                                nbest[start : start + batch_size], target, options.rerank, device))
     return results
+
+
+def fast_decoder(translator: Translator, precision: str = "fp32") -> IncrementalDecoder:
+    """The translator's :class:`IncrementalDecoder` at ``precision``, built once and kept while
+    the weights are unchanged (int8 and bf16 hold converted copies of them)."""
+    if precision == "fp32":
+        return IncrementalDecoder(translator, precision)  # views of the parameters: no cost
+    version = sum(p._version for p in translator.parameters())  # bumped by in-place updates
+    cache: dict[str, tuple[int, IncrementalDecoder]] = translator.__dict__.setdefault(
+        "_fast_decoders", {})
+    if precision not in cache or cache[precision][0] != version:
+        cache[precision] = (version, IncrementalDecoder(translator, precision))
+    return cache[precision][1]
 
 
 def _generate_chunk(

@@ -141,6 +141,14 @@ def test_quiet_turns_progress_bars_off(monkeypatch):
     assert bar_off()
 
 
+def test_translate_with_int8_weights(tmp_path, capsys):
+    out = tmp_path / "circle.png"
+    code, printed, err = run(capsys, "translate", "--from", "text", "--to", "image",
+                             "a small red circle", "--precision", "int8", "-o", str(out))
+    assert code == 0, err
+    assert out.is_file() and printed.strip() == str(out)
+
+
 def test_text_input_names_the_output_file():
     from tmt.cli.translate import _default_output
 

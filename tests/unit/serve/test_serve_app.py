@@ -57,6 +57,14 @@ def test_page_info_and_health(client):
     assert info["name"] == "shapes" and "encoder-decoder translator" in info["description"]
 
 
+def test_served_with_int8_weights():
+    app = create_app(Bundle.load("shapes", precision="int8"), window=0.0)
+    with TestClient(app) as int8_client:
+        assert int8_client.get("/info").json()["precision"] == "int8"
+        response = post(int8_client, "text", "image", text=TEXT)
+        assert response.status_code == 200 and response.headers["content-type"] == "image/png"
+
+
 @pytest.mark.parametrize("source,target", [
     ("text", "image"), ("text", "speech"), ("image", "text"), ("image", "speech"),
     ("speech", "text"), ("speech", "image")])

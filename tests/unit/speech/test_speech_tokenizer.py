@@ -67,6 +67,36 @@ def test_hubert_layer_batched_equals_one_by_one(hubert_dir, waves):
     assert [d.shape[0] for d in dense] == [num_frames(len(w)) for w in waves]
 
 
+@pytest.mark.parametrize("norm", ["group", "layer"])
+def test_hubert_features_equal_the_full_models_hidden_states(hubert_dir, waves, norm):
+    """Only the layers up to the read one run, batched: still the full HubertModel's hidden
+    states of that layer, utterance by utterance (GroupNorm and LayerNorm conv front ends)."""
+    from transformers import HubertConfig, HubertModel
+
+    config = HubertConfig.from_pretrained(hubert_dir, feat_extract_norm=norm)
+    torch.manual_seed(1)
+    full = HubertModel(config).eval()
+    feats = HubertFeatures(HubertModel(config), layer=2)
+    feats.model.load_state_dict(full.state_dict(), strict=False)
+    batched = feats.forward_batch([torch.from_numpy(w) for w in waves])
+    for wave, got in zip(waves, batched):
+        with torch.inference_mode():
+            out = full(torch.from_numpy(wave).float()[None], output_hidden_states=True)
+        expected = out.hidden_states[2][0]
+        assert torch.allclose(got, expected, atol=1e-4), (got - expected).abs().max()
+
+
+def test_int8_hubert_features_stay_close_to_float32(hubert_dir, waves):
+    feats = HubertFeatures.from_pretrained(hubert_dir, layer=2)
+    int8 = feats.at_precision("int8")
+    inputs = [torch.from_numpy(w) for w in waves[:3]]
+    for exact, approx in zip(feats.forward_batch(inputs), int8.forward_batch(inputs)):
+        assert approx.shape == exact.shape
+        # this 32-wide random model magnifies the rounding (HuBERT-Base's layer 6: cosine 0.998)
+        assert float(torch.nn.functional.cosine_similarity(approx, exact, dim=1).mean()) > 0.8
+    assert any(isinstance(p, torch.nn.Parameter) for p in feats.model.encoder.parameters())
+
+
 def test_long_audio_is_chunked_on_the_frame_grid(hubert_dir):
     feats = HubertFeatures.from_pretrained(hubert_dir, layer=1)
     wave = np.concatenate([utterance(s, seconds=1.0) for s in range(4)])  # 4 s
