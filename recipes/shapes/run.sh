@@ -101,7 +101,8 @@ decoders() {  # the image codec's pixel decoder (refit), the speech vocoder and 
   fi
   local normalizer=($TMT codec train normalizer --corpus "$CORPUS" --teacher work/speech/tokenizer
     --out work/speech/normalizer --work work/speech/normalizer-train --steps 2400 --warmup-steps 200
-    --valid-every 400 --test-warps 0.8 0.9 1.0 1.1 1.2 --threads 1 --seed 0)
+    --valid-every 400 --vtlp 0.8 --vtlp-range 0.78 1.25 --test-warps 0.8 0.9 1.0 1.1 1.2 --threads 1
+    --seed 0)
   if [ ! -f "$SPEECH_OUT/config.json" ]; then
     [ -f work/speech/codec/config.json ] || OMP_NUM_THREADS=1 $TMT codec train vocoder \
       --corpus "$CORPUS" --tokenizer work/speech/tokenizer --out work/speech/vocoder \
