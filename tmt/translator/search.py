@@ -92,7 +92,6 @@ def beam_search(
     return output
 
 
-
 def _finish(
     output: Hypotheses, prompts: list[int], seqs: Tensor, step: int, rows: Tensor,
     top_scores: Tensor, eos: Tensor, beam: int, len_penalty: float,
