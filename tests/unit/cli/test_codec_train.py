@@ -69,12 +69,24 @@ def test_normalizer_extends_a_speech_codec(corpus, units, tmp_path):
                  "--out", str(tmp_path / "n"), "--work", str(tmp_path / "w"), "--steps", "2",
                  "--batch-size", "4", "--warmup-steps", "1", "--valid-utterances", "2",
                  "--architecture", '{"dim": 32, "layers": 1, "heads": 2, "ffn_dim": 64}',
+                 "--vtlp-range", "0.8", "1.2", "--test-warps", "0.9", "1.0", "1.1",
                  "--codec", str(tmp_path / "codec"), "--codec-out", str(tmp_path / "codec2")]) == 0
     codec = SpeechCodec.load(tmp_path / "codec2")
     assert codec.normalizer is not None and codec.vocab_size == 8
+    assert codec.normalizer.config.warps == [0.9, 1.0, 1.1]  # the test-time warps travel with it
     wav = next((corpus / "speech").glob("*_1.wav"))
     units_read = codec.encode(wav)
     assert units_read.dtype == torch.long and bool((units_read < 8).all())
+
+
+def test_normalizer_warp_settings_out_of_range_are_one_line(corpus, units, tmp_path, capsys):
+    common = ["codec", "train", "normalizer", "--corpus", str(corpus), "--teacher", str(units),
+              "--out", str(tmp_path / "n"), "--work", str(tmp_path / "w"), "--steps", "1"]
+    assert main([*common, "--vtlp-range", "1.2", "0.9"]) == 2
+    assert "--vtlp-range must be two factors" in capsys.readouterr().err
+    assert main([*common, "--test-warps", "0.9", "4"]) == 2
+    err = capsys.readouterr().err
+    assert err == "tmt: error: --test-warps must be factors in [0.5, 2], got 0.9 4.0\n"
 
 
 def test_a_rerun_resumes_its_checkpoint_and_refuses_another_runs(corpus, units, tmp_path, capsys):

@@ -61,6 +61,7 @@ class NormalizerOptions:
     vtlp: float = 0.5
     """Chance of a vocal-tract-length warp, factor uniform in ``vtlp_range``."""
     vtlp_range: tuple[float, float] = (0.85, 1.18)
+    """Lowest and highest warp factor (0.5 <= low <= high <= 2)."""
     spec_augment: bool = True
     test_warps: tuple[float, ...] = (1.0,)
     """The normalizer's test-time warps (``NormalizerConfig.warps``): used by validation and
@@ -118,6 +119,8 @@ def train_normalizer(o: NormalizerOptions) -> dict[str, Any]:
     low, high = o.vtlp_range
     if not 0.5 <= low <= high <= 2.0:
         raise TmtError(f"--vtlp-range must be two factors with 0.5 <= low <= high <= 2, got {low} {high}")
+    if not o.test_warps or not all(0.5 <= w <= 2.0 for w in o.test_warps):
+        raise TmtError(f"--test-warps must be factors in [0.5, 2], got {' '.join(map(str, o.test_warps))}")
     if o.steps <= 0 or o.batch_size <= 0:
         raise TmtError(f"--steps and --batch-size must be positive, got {o.steps} and {o.batch_size}")
     torch.set_num_threads(o.threads)
