@@ -37,6 +37,8 @@ CASES = [
     (T, DecodingOptions(beam_size=5, max_text_len=12, len_penalty=0.6, temperature=0.8)),
     (T, DecodingOptions(strategy="greedy", max_text_len=9)),
     (IM, DecodingOptions(beam_size=4)),
+    # reranking reads every hypothesis of the beam, not just the best: the n-best lists must agree
+    (T, DecodingOptions(beam_size=4, max_text_len=9, rerank=1.0)),
 ]
 
 
