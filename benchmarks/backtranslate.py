@@ -23,12 +23,12 @@ import torch
 
 from tmt.modality import Modality
 from tmt.translator.config import paper
-from tmt.translator.generate import DecodingOptions, generate
+from tmt.translator.generate import IMAGE_TOKENS, DecodingOptions, generate
+from tmt.translator.incremental import step_parameters
 from tmt.translator.model import Translator
 from tmt.vocab import EOS, Vocabulary
 
 IMAGENET = 1_281_167
-IMAGE_TOKENS = 32
 
 
 def flops_per_image(model: Translator, beam: int, text_len: int, speech_len: int) -> float:
@@ -36,18 +36,16 @@ def flops_per_image(model: Translator, beam: int, text_len: int, speech_len: int
     source once per direction, then per generated token and beam row every decoder weight but
     the cross-attention keys/values (computed once per source), the head's dense layer and the
     target's output rows; attention over the cache and the source is added too."""
-    config, vocab = model.config, model.vocab
+    config = model.config
     m, layers = config.model_dim, config.num_decoder_layers
     source = IMAGE_TOKENS + 2
     enc_layer = sum(p.numel() for p in model.model.encoder.layers[0].parameters())
-    dec_layer = sum(p.numel() for n, p in model.model.decoder.layers[0].named_parameters()
-                    if "encoder_decoder_attn.k_proj" not in n and "encoder_decoder_attn.v_proj" not in n)
     cross_kv = 2 * m * m * layers
     total = 0.0
     for target, length in ((Modality.TEXT, text_len), (Modality.SPEECH, speech_len)):
         steps = length + 1  # + EOS
         total += 2 * source * (config.num_encoder_layers * enc_layer + cross_kv)
-        per_row = layers * dec_layer + m * m + (vocab.size_of(target) + 1) * m
+        per_row = step_parameters(model, target)
         attention = sum(2 * 2 * m * layers * (t + 1 + source) for t in range(steps))
         total += beam * (2 * steps * per_row + attention)
     return total

@@ -28,6 +28,7 @@ from tmt.modality import DIRECTIONS, Modality
 from tmt.precision import native_bf16
 from tmt.translator.config import PRESETS, TranslatorConfig
 from tmt.translator.generate import DecodingOptions, fast_decoder, generate
+from tmt.translator.incremental import step_parameters
 from tmt.translator.model import Translator
 from tmt.vocab import Vocabulary
 
@@ -131,13 +132,7 @@ def profile_decoding(name: str, batch: int, beam: int, precisions: list[str]) ->
     torch.manual_seed(0)
     ours = Translator(config, vocab).eval()
     sources = [(Modality.SPEECH, torch.randint(0, 200, (SOURCE_LEN - 2,))) for _ in range(batch)]
-    decoder = ours.model.decoder.layers[0]
-    layer_weights = sum(p.numel() for n, p in decoder.named_parameters()
-                        if "encoder_decoder_attn.k_proj" not in n and "encoder_decoder_attn.v_proj" not in n)
-    # per step: every decoder layer but its cross K/V projections, the head's dense layer and
-    # the image rows (+ EOS) of the output embedding
-    step_params = (config.num_decoder_layers * layer_weights + config.model_dim ** 2
-                   + (vocab.image_size + 1) * config.model_dim)
+    step_params = step_parameters(ours, Modality.IMAGE)
     bandwidth = copy_bandwidth()
     print(f"\nprofile {name} batch={batch} beam={beam}, copy bandwidth {bandwidth / 1e9:.1f} GB/s "
           f"(read + write), decoder weights per step {step_params / 1e6:.0f}M")

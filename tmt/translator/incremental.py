@@ -263,3 +263,14 @@ class IncrementalDecoder:
                 index = index.to(weight.device)
                 self._rows[target] = linear_at(weight[index], bias[index], self.precision)
         return self._rows[target](x).float()
+
+
+def step_parameters(translator: Translator, target: Modality) -> int:
+    """The weights one decoder step reads (whatever the number of rows): every decoder layer's
+    but its cross-attention key/value projections (computed once per source), the head's dense
+    layer and ``target``'s output rows + EOS. Benchmarks turn it into bytes per step."""
+    config = translator.config
+    layer = sum(p.numel() for n, p in translator.model.decoder.layers[0].named_parameters()
+                if "encoder_decoder_attn.k_proj" not in n and "encoder_decoder_attn.v_proj" not in n)
+    return (config.num_decoder_layers * layer + config.model_dim ** 2
+            + (translator.vocab.size_of(target) + 1) * config.model_dim)
