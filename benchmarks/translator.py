@@ -1,7 +1,8 @@
 """Translator speed on this machine, measured side by side in one run.
 
 1. Decoding: our beam search (the fast incremental decoder in float32 and int8, optionally
-   bf16, and fairseq2's generator, the reference path) against HuggingFace
+   bf16; float32 also without the native kernels, "torch-only"; and fairseq2's generator, the
+   reference path) against HuggingFace
    ``EncoderDecoderModel.generate()`` (BERT encoder + BERT decoder with cross-attention) at the
    same size, vocabulary, beam and output length (33 tokens: an image's 32 codes + EOS), for
    the ``tiny`` and ``paper`` presets. Then, for the first preset, where a decoding's time goes
@@ -18,12 +19,14 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import time
 from collections import defaultdict
 
 import torch
 
+from tmt import kernels
 from tmt.modality import DIRECTIONS, Modality
 from tmt.precision import native_bf16
 from tmt.translator.config import PRESETS, TranslatorConfig
@@ -74,11 +77,12 @@ def bench_decoding(name: str, batch: int, beam: int, repeat: int, precisions: li
     sources = [(Modality.SPEECH, s) for s in speech]
     input_ids = torch.stack([ours.source_ids(Modality.SPEECH, s) for s in speech])
 
-    def run_ours(precision: str, reference: bool = False):
+    def run_ours(precision: str, reference: bool = False, native: bool = True):
         options = DecodingOptions(beam_size=beam, precision=precision)
         def run() -> None:
-            out = generate(ours, sources, Modality.IMAGE, options, batch_size=batch,
-                           reference=reference)
+            with contextlib.nullcontext() if native else kernels.disabled():
+                out = generate(ours, sources, Modality.IMAGE, options, batch_size=batch,
+                               reference=reference)
             assert all(len(o) == OUT_TOKENS for o in out)
         return run
 
@@ -92,6 +96,8 @@ def bench_decoding(name: str, batch: int, beam: int, repeat: int, precisions: li
         assert out.shape[1] == OUT_TOKENS + 2
 
     runs = {f"ours {p}": run_ours(p) for p in precisions}
+    if "fp32" in precisions and kernels.enabled():
+        runs["ours fp32 torch-only"] = run_ours("fp32", native=False)
     runs["fairseq2 reference"] = run_ours("fp32", reference=True)
     runs["HF generate"] = run_hf
     for fn in runs.values():
@@ -115,7 +121,7 @@ def copy_bandwidth() -> float:
 
 
 KINDS = [  # (kind, substrings of profiler op names), first match wins
-    ("linear layers (matmul)", ("addmm", "linear", "aten::mm", "matmul", "quantized::")),
+    ("linear layers (matmul)", ("addmm", "linear", "aten::mm", "matmul", "quantized::", "skinny")),
     ("attention", ("scaled_dot_product", "softmax_backward", "_softmax", "bmm")),
     ("GELU + LayerNorm", ("gelu", "layer_norm")),
     ("KV cache reorder / writes", ("index_select", "copy_")),

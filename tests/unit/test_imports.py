@@ -15,7 +15,8 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parents[2] / "tmt"
 
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("tmt.errors", "tmt.files", "tmt.precision", "tmt.compiling", "tmt.paths", "tmt.progress", "tmt.version", "tmt.validate"),
+    ("tmt.errors", "tmt.files", "tmt.precision", "tmt.compiling", "tmt.kernels", "tmt.paths",
+     "tmt.progress", "tmt.version", "tmt.validate"),
     ("tmt.modality",),
     ("tmt.vocab", "tmt.speech", "tmt.image", "tmt.text"),
     ("tmt.translator",),

@@ -32,6 +32,7 @@ from fairseq2.generation.sampling import (
 from fairseq2.nn import BatchLayout
 from torch import Tensor
 
+from tmt import kernels
 from tmt.errors import TmtError
 from tmt.modality import Modality
 from tmt.precision import check_weight_precision
@@ -225,15 +226,15 @@ def generate_scored(
 
 def fast_decoder(translator: Translator, precision: str = "fp32") -> IncrementalDecoder:
     """The translator's :class:`IncrementalDecoder` at ``precision``, built once and kept while
-    the weights are unchanged (int8 and bf16 hold converted copies of them)."""
-    if precision == "fp32":
-        return IncrementalDecoder(translator, precision)  # views of the parameters: no cost
+    the weights are unchanged (int8 and bf16 hold converted copies of them, fp32 a packed copy
+    of the decoder's where the native kernels run)."""
     version = sum(p._version for p in translator.parameters())  # bumped by in-place updates
-    cache: dict[str, tuple[int, IncrementalDecoder]] = translator.__dict__.setdefault(
+    key = (precision, kernels.enabled())
+    cache: dict[tuple[str, bool], tuple[int, IncrementalDecoder]] = translator.__dict__.setdefault(
         "_fast_decoders", {})
-    if precision not in cache or cache[precision][0] != version:
-        cache[precision] = (version, IncrementalDecoder(translator, precision))
-    return cache[precision][1]
+    if key not in cache or cache[key][0] != version:
+        cache[key] = (version, IncrementalDecoder(translator, precision))
+    return cache[key][1]
 
 
 def _generate_chunk(

@@ -8,7 +8,10 @@ modality's ids + EOS, EOS last).
 
 Small-batch decoding is bound by streaming the weights, so precision decides the speed:
 
-- ``fp32``: the model's parameters, used in place (no copies): the same outputs as the reference.
+- ``fp32``: the model's parameters: the same outputs as the reference (to float32 rounding). On
+  a CPU with AVX2 the decoder step's products run through ``tmt.kernels.skinny_linear`` (a
+  packed copy of the decoder's weights, read once per step for every beam row); elsewhere the
+  parameters are used in place.
 - ``int8``: every linear layer's weight quantized per output row to int8 and prepacked for
   fbgemm; activations are quantized per call (dynamic quantization). A quarter of the bytes;
   CPU only.
@@ -32,6 +35,7 @@ from fairseq2.models.transformer import (
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from tmt.kernels import skinny_linear
 from tmt.modality import Modality
 from tmt.precision import LinearFn, check_weight_precision, linear_at
 from tmt.translator.factory import LMHead
@@ -40,9 +44,17 @@ from tmt.translator.model import Translator
 from tmt.vocab import EOS, TYPE_IDS
 
 
-def _linear(module: nn.Module, precision: str) -> LinearFn:
+def _linear(module: nn.Module, precision: str, step: bool = False) -> LinearFn:
+    """``module``'s product at ``precision``; ``step``: it multiplies a decoder step's few rows,
+    where float32 goes through the native kernel if there is one (a packed copy)."""
     bias = getattr(module, "bias", None)
-    return linear_at(module.weight, bias, precision)  # type: ignore[arg-type]
+    return _weights_at(module.weight, bias, precision, step)  # type: ignore[arg-type]
+
+
+def _weights_at(weight: Tensor, bias: Tensor | None, precision: str, step: bool) -> LinearFn:
+    if step and precision == "fp32" and (fn := skinny_linear(weight, bias)) is not None:
+        return fn
+    return linear_at(weight, bias, precision)
 
 
 @dataclass
@@ -53,10 +65,13 @@ class _Attention:
     out: LinearFn
 
     @classmethod
-    def of(cls, attn: nn.Module, precision: str) -> _Attention:
+    def of(cls, attn: nn.Module, precision: str, step: bool, cross: bool = False) -> _Attention:
+        """``step``: a decoder layer's (queries, output, and self-attention keys/values see one
+        token per row); ``cross``: keys/values over the source, computed once per source."""
         assert isinstance(attn, StandardMultiheadAttention)
-        return cls(_linear(attn.q_proj, precision), _linear(attn.k_proj, precision),
-                   _linear(attn.v_proj, precision), _linear(attn.output_proj, precision))
+        kv_step = step and not cross
+        return cls(_linear(attn.q_proj, precision, step), _linear(attn.k_proj, precision, kv_step),
+                   _linear(attn.v_proj, precision, kv_step), _linear(attn.output_proj, precision, step))
 
 
 @dataclass
@@ -77,12 +92,13 @@ class _Layer:
         ffn = layer.ffn
         assert isinstance(ffn, StandardFeedForwardNetwork)
         cross = norm = None
+        step = isinstance(layer, StandardTransformerDecoderLayer)
         if isinstance(layer, StandardTransformerDecoderLayer):
-            cross = _Attention.of(layer.encoder_decoder_attn, precision)
+            cross = _Attention.of(layer.encoder_decoder_attn, precision, step, cross=True)
             norm = layer.encoder_decoder_attn_layer_norm
-        return cls(_Attention.of(layer.self_attn, precision), layer.self_attn_layer_norm, cross,
-                   norm, _linear(ffn.inner_proj, precision), _linear(ffn.output_proj, precision),
-                   layer.ffn_layer_norm)
+        return cls(_Attention.of(layer.self_attn, precision, step), layer.self_attn_layer_norm,
+                   cross, norm, _linear(ffn.inner_proj, precision, step),
+                   _linear(ffn.output_proj, precision, step), layer.ffn_layer_norm)
 
     def ffn(self, x: Tensor) -> Tensor:
         return self.ffn_norm(x + self.ffn_out(F.gelu(self.ffn_in(x))))
@@ -157,7 +173,7 @@ class IncrementalDecoder:
         head = model.final_proj
         assert isinstance(head, LMHead)
         self.head = head
-        self.head_dense = _linear(head.dense, precision)
+        self.head_dense = _linear(head.dense, precision, step=True)
         self._rows: dict[Modality, LinearFn] = {}
 
     # -- encoder ---------------------------------------------------------------------------
@@ -253,7 +269,9 @@ class IncrementalDecoder:
         if target not in self._rows:
             ids = self.translator.vocab.id_range(target)
             weight, bias = self.head.embed.weight, self.head.bias
-            if self.precision == "fp32":
+            if self.precision == "fp32" and (packed := self._packed_rows(weight, bias, ids)):
+                self._rows[target] = packed
+            elif self.precision == "fp32":
                 # a view of the target's rows; EOS's row alone beside it
                 rows = linear_at(weight[ids.start : ids.stop], bias[ids.start : ids.stop], "fp32")
                 eos_row = linear_at(weight[EOS : EOS + 1], bias[EOS : EOS + 1], "fp32")
@@ -263,6 +281,12 @@ class IncrementalDecoder:
                 index = index.to(weight.device)
                 self._rows[target] = linear_at(weight[index], bias[index], self.precision)
         return self._rows[target](x).float()
+
+    @staticmethod
+    def _packed_rows(weight: Tensor, bias: Tensor, ids: range) -> LinearFn | None:
+        """The target's rows + EOS's in one native product (a packed copy), where it runs."""
+        index = torch.cat([torch.arange(ids.start, ids.stop), torch.tensor([EOS])]).to(weight.device)
+        return skinny_linear(weight.detach()[index], bias.detach()[index])
 
 
 def step_parameters(translator: Translator, target: Modality) -> int:

@@ -3,6 +3,7 @@
 import pytest
 import torch
 
+from tmt import kernels
 from tmt.errors import TmtError
 from tmt.modality import Modality
 from tmt.translator.config import TranslatorConfig
@@ -44,16 +45,30 @@ CASES = [
 
 @pytest.mark.parametrize("target,options", CASES)
 @pytest.mark.parametrize("seed", [0, 1])
-def test_fast_float32_equals_the_fairseq2_reference(seed, target, options):
+# one source at a time: a beam's rows (<= 8) go through the native kernel where it is built;
+# three: 12 rows, torch's GEMM
+@pytest.mark.parametrize("batch_size", [1, 3])
+def test_fast_float32_equals_the_fairseq2_reference(seed, target, options, batch_size):
     model = _model(seed, image_grid=(4, 8) if target is IM else None)
     sources = [s for s in _sources(seed) if s[0] is not target]
-    fast = generate_scored(model, sources, target, options, batch_size=3)
-    reference = generate_scored(model, sources, target, options, batch_size=3, reference=True)
+    fast = generate_scored(model, sources, target, options, batch_size=batch_size)
+    reference = generate_scored(model, sources, target, options, batch_size=batch_size,
+                                reference=True)
     for (ids, score), (ref_ids, ref_score) in zip(fast, reference):
         assert torch.equal(ids, ref_ids)
         assert score == pytest.approx(ref_score, abs=1e-4)
     if target is IM:
         assert all(len(ids) == 32 for ids, _ in fast)
+
+
+def test_without_the_native_kernels_the_fast_path_still_equals_the_reference():
+    model = _model(0)
+    sources = _sources(0)[:3]
+    options = DecodingOptions(beam_size=3, max_text_len=9)
+    with kernels.disabled():
+        fast = generate_scored(model, sources, T, options, batch_size=1)
+    reference = generate_scored(model, sources, T, options, batch_size=1, reference=True)
+    assert [ids.tolist() for ids, _ in fast] == [ids.tolist() for ids, _ in reference]
 
 
 def test_output_longer_than_the_position_table_is_capped_as_the_reference_caps_it():
