@@ -2,7 +2,9 @@
 
 The paper preset's 12 decoder layers' step weights (self-attention q/k/v/out, cross-attention
 q/out, FFN in/out; every layer its own, so that they stream from memory as in a decoding step) multiplied by 1, 5 (a beam), 8 and 40 (8 sources x beam 5) rows, one product after another;
-the weights' bytes per second of each, and a plain read (``a.sum()``) for scale.
+the weights' bytes per second of each, and a plain read (``a.sum()``) for scale. Then this
+core's compute peaks, which bound a batch of beams (40 rows): MKL's float32 GEMM and fbgemm's
+dynamic int8 GEMM (``tmt.precision.linear_at(..., "int8")``) on large products.
 
     python benchmarks/skinny_linear.py [--threads 1] [--rows 1 5 8 40] [--repeat 5]
 """
@@ -17,6 +19,7 @@ import torch
 from torch.nn import functional as F
 
 from tmt import kernels
+from tmt.precision import linear_at
 
 MODEL_DIM, FFN_DIM, LAYERS = 768, 3072, 12
 
@@ -63,6 +66,17 @@ def main() -> None:
         print(f"{rows:5d} {t_mkl * 1e3:8.1f} {total_bytes / t_mkl / 1e9:6.1f} {t_native * 1e3:10.1f} "
               f"{total_bytes / t_native / 1e9:6.1f} {t_mkl / t_native:8.2f}x"
               + ("" if rows <= kernels.MAX_ROWS else "  (above MAX_ROWS: MKL in both)"))
+
+    peaks = []
+    for n in (1024, 2048):
+        a, b = torch.randn(n, n), torch.randn(n, n)
+        peaks.append(f"{n}² {2 * n**3 / best_of(lambda a=a, b=b: a @ b, 10) / 1e9:.0f}")
+    print("float32 GEMM GFLOP/s: " + ", ".join(peaks))
+    peaks = []
+    for out, inp, rows in ((768, 768, 40), (3072, 768, 40), (1024, 1024, 1024)):
+        fn, x = linear_at(torch.randn(out, inp), None, "int8"), torch.randn(rows, inp)
+        peaks.append(f"{rows}x{inp}x{out} {2 * out * inp * rows / best_of(lambda f=fn, x=x: f(x), 20) / 1e9:.0f}")
+    print("int8 dynamic GEMM GOPS: " + ", ".join(peaks))
 
 
 if __name__ == "__main__":

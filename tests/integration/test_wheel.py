@@ -64,7 +64,8 @@ def test_the_wheel_holds_the_model_and_its_files(installed):
                    "tmt/assets/models/shapes/translator/model.safetensors",
                    "tmt/assets/codecs/speech/config.json", "tmt/assets/codecs/image/model.safetensors",
                    "tmt/assets/codecs/text/vocab.txt", "tmt/assets/judges/image/model.safetensors",
-                   "tmt/assets/examples/speech.wav", "tmt/py.typed", "tmt/serve/static/index.html"):
+                   "tmt/assets/examples/speech.wav", "tmt/py.typed", "tmt/serve/static/index.html",
+                   "tmt/kernels/skinny_linear.cpp"):
         assert needed in names, needed
     assert not any(n.startswith(("tests/", "recipes/", "benchmarks/")) for n in names)
 
