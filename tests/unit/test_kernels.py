@@ -44,3 +44,23 @@ def test_disabled_turns_them_off_within_only():
         assert not kernels.enabled()
         assert kernels.skinny_linear(torch.randn(4, 16), None) is None
     assert kernels.enabled() == before
+
+
+def test_a_failed_build_warns_and_falls_back_to_torch(tmp_path, monkeypatch):
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("")
+    monkeypatch.setenv("TMT_KERNELS_DIR", str(blocker))  # the build directory cannot be made
+    monkeypatch.setattr(kernels, "_tried", False)
+    monkeypatch.setattr(kernels, "_module", None)
+    monkeypatch.setattr(kernels, "cxx_compiler", lambda: "/usr/bin/g++")
+    monkeypatch.setattr(kernels, "_cpu_supported", lambda: True)
+    with pytest.warns(UserWarning, match="native kernels unavailable"):
+        assert kernels.native_module() is None
+    assert kernels.skinny_linear(torch.randn(4, 16), None) is None  # tried once, not again
+
+
+def test_tmt_native_0_turns_them_off(monkeypatch):
+    monkeypatch.setenv("TMT_NATIVE", "0")
+    monkeypatch.setattr(kernels, "_tried", False)
+    monkeypatch.setattr(kernels, "_module", None)
+    assert not kernels.enabled()

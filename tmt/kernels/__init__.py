@@ -63,18 +63,18 @@ def native_module() -> Any:
         name = "tmt_skinny_" + hashlib.sha256(_SOURCE.read_bytes()).hexdigest()[:12]
         root = os.environ.get("TMT_KERNELS_DIR") or Path.home() / ".cache" / "tmt" / "kernels"
         build = Path(root) / name
-        build.mkdir(parents=True, exist_ok=True)
-        if not (build / f"{name}.so").exists():
-            print("tmt: building the native CPU kernels (once, about 30 s) ...", file=sys.stderr,
-                  flush=True)
         try:
+            build.mkdir(parents=True, exist_ok=True)
+            if not (build / f"{name}.so").exists():
+                print("tmt: building the native CPU kernels (once, about 30 s) ...", file=sys.stderr,
+                      flush=True)
             cpp_extension.load(name=name, sources=[str(_SOURCE)], build_directory=str(build),
                                extra_cflags=["-O3", "-mavx2", "-mfma"], is_python_module=False,
                                verbose=False)
             _module = torch.ops.tmt
         except Exception as error:  # noqa: BLE001 — any build failure means: use torch's kernels
-            warnings.warn(f"tmt: native kernels unavailable ({str(error).splitlines()[0]}); "
-                          "using torch's", stacklevel=2)
+            reason = (str(error).splitlines() or [type(error).__name__])[0]
+            warnings.warn(f"tmt: native kernels unavailable ({reason}); using torch's", stacklevel=2)
             _module = None
         return _module
 
