@@ -7,7 +7,7 @@ every row of ``x`` at about the machine's plain read rate (``python
 benchmarks/skinny_linear.py``, figures in benchmarks/README.md). Its sums run in another order
 than MKL's: float32 results agree to rounding, not bit for bit.
 
-The build (about 30 s, once per source version) goes to ``$TMT_KERNELS_DIR`` (default
+The build (about 30 s, once per source version, installation and torch) goes to ``$TMT_KERNELS_DIR`` (default
 ``~/.cache/tmt/kernels``); the ops are ``torch.ops.tmt.skinny_pack`` / ``skinny_linear``.
 ``TMT_NATIVE=0`` turns the kernels off.
 """
@@ -57,20 +57,26 @@ def native_module() -> Any:
         _tried = True
         if os.environ.get("TMT_NATIVE", "1") == "0" or not _cpu_supported() or cxx_compiler() is None:
             return None
-        logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)  # "no CUDA runtime"
-        from torch.utils import cpp_extension
-
-        name = "tmt_skinny_" + hashlib.sha256(_SOURCE.read_bytes()).hexdigest()[:12]
+        # one build per source text, source path and torch: two installations sharing the cache
+        # (a checkout and a wheel) would otherwise rebuild each other's
+        key = _SOURCE.read_bytes() + f"{_SOURCE.resolve()}|{torch.__file__}|{torch.__version__}".encode()
+        name = "tmt_skinny_" + hashlib.sha256(key).hexdigest()[:12]
         root = os.environ.get("TMT_KERNELS_DIR") or Path.home() / ".cache" / "tmt" / "kernels"
         build = Path(root) / name
         try:
-            build.mkdir(parents=True, exist_ok=True)
-            if not (build / f"{name}.so").exists():
+            library = build / f"{name}.so"
+            if library.exists():  # built before: load it (ninja's up-to-date check costs ~0.5 s)
+                torch.ops.load_library(str(library))
+            else:
+                logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)  # "no CUDA"
+                from torch.utils import cpp_extension
+
+                build.mkdir(parents=True, exist_ok=True)
                 print("tmt: building the native CPU kernels (once, about 30 s) ...", file=sys.stderr,
                       flush=True)
-            cpp_extension.load(name=name, sources=[str(_SOURCE)], build_directory=str(build),
-                               extra_cflags=["-O3", "-mavx2", "-mfma"], is_python_module=False,
-                               verbose=False)
+                cpp_extension.load(name=name, sources=[str(_SOURCE)], build_directory=str(build),
+                                   extra_cflags=["-O3", "-mavx2", "-mfma"], is_python_module=False,
+                                   verbose=False)
             _module = torch.ops.tmt
         except Exception as error:  # noqa: BLE001 — any build failure means: use torch's kernels
             reason = (str(error).splitlines() or [type(error).__name__])[0]
