@@ -1,15 +1,15 @@
 """Native CPU kernels, built on first use (a C++ compiler and AVX2 + FMA needed; else unused).
 
 ``skinny_linear``: ``x Wᵀ + b`` for the few rows of a beam's decoder step. MKL's sgemm streams
-the weights of a 5-row product at about 6 GB/s on one thread of this project's machine, less
+the weights of a 5-row product at about 7 GB/s on one thread of this project's machine, less
 than half of its 1-row rate; this kernel reads a pair-interleaved copy of the weights once for
-every row of ``x`` at about the machine's plain read rate (``python
+every row of ``x``, at 2.2x that rate (three quarters of a plain read; ``python
 benchmarks/skinny_linear.py``, figures in benchmarks/README.md). Its sums run in another order
 than MKL's: float32 results agree to rounding, not bit for bit.
 
-The build (about 30 s, once per source version, installation and torch) goes to ``$TMT_KERNELS_DIR`` (default
-``~/.cache/tmt/kernels``); the ops are ``torch.ops.tmt.skinny_pack`` / ``skinny_linear``.
-``TMT_NATIVE=0`` turns the kernels off.
+The build (about 30 s, once per source text, installation and torch) goes to
+``$TMT_KERNELS_DIR`` (default ``~/.cache/tmt/kernels``); the ops are
+``torch.ops.tmt.skinny_pack`` / ``skinny_linear``. ``TMT_NATIVE=0`` turns the kernels off.
 """
 
 from __future__ import annotations
