@@ -1,5 +1,7 @@
 """The native skinny-linear kernel against F.linear, and its fallbacks."""
 
+import os
+
 import pytest
 import torch
 from torch.nn import functional as F
@@ -64,3 +66,11 @@ def test_tmt_native_0_turns_them_off(monkeypatch):
     monkeypatch.setattr(kernels, "_tried", False)
     monkeypatch.setattr(kernels, "_module", None)
     assert not kernels.enabled()
+
+
+def test_the_ninja_package_is_found_when_the_environment_is_not_activated(monkeypatch):
+    ninja = pytest.importorskip("ninja")
+    monkeypatch.setenv("PATH", "/nonexistent")
+    kernels._put_ninja_on_path()
+    kernels._put_ninja_on_path()  # once only
+    assert os.environ["PATH"].split(os.pathsep) == [str(ninja.BIN_DIR), "/nonexistent"]

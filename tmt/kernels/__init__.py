@@ -71,6 +71,8 @@ def native_module() -> Any:
                 logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)  # "no CUDA"
                 from torch.utils import cpp_extension
 
+                _put_ninja_on_path()
+
                 build.mkdir(parents=True, exist_ok=True)
                 print("tmt: building the native CPU kernels (once, about 30 s) ...", file=sys.stderr,
                       flush=True)
@@ -83,6 +85,18 @@ def native_module() -> Any:
             warnings.warn(f"tmt: native kernels unavailable ({reason}); using torch's", stacklevel=2)
             _module = None
         return _module
+
+
+def _put_ninja_on_path() -> None:
+    """torch runs ``ninja`` from ``PATH``; the ``ninja`` package's binary sits in the environment's
+    scripts directory, which is not on ``PATH`` when the environment isn't activated."""
+    try:
+        import ninja  # type: ignore[import-untyped]
+    except ImportError:
+        return
+    directory = str(ninja.BIN_DIR)
+    if directory not in os.environ.get("PATH", "").split(os.pathsep):
+        os.environ["PATH"] = directory + os.pathsep + os.environ.get("PATH", "")
 
 
 def enabled() -> bool:
